@@ -1,0 +1,140 @@
+"""Downloads that are safe to interrupt and safe to trust.
+
+A file is fetched into ``<name>.part`` (resumed with an HTTP Range request when the part exists),
+checked against its SHA-256, and only then renamed to its final name, so a final name always means a
+complete, verified file. Archives are extracted with a filter that refuses anything that could land
+outside the target folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from aelab.errors import UserError
+
+CHUNK = 1 << 16
+
+
+def cache_dir() -> Path:
+    """Where downloaded and decoded data lives: ``$AELAB_DATA`` or ``~/.cache/aelab``."""
+    env = os.environ.get("AELAB_DATA")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "aelab"
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fetch(url: str, part: Path, timeout: float, desc: str) -> None:
+    """Append the rest of ``url`` to ``part``, resuming from its current size."""
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": "aelab"})
+    if have:
+        request.add_header("Range", f"bytes={have}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:  # the part is already complete
+            return
+        raise
+    with response:
+        if have and response.status != 206:  # server ignored the range: start over
+            have = 0
+        total = response.headers.get("Content-Length")
+        total = int(total) + have if total is not None else None
+        with (
+            open(part, "ab" if have else "wb") as out,
+            tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=desc, leave=False) as bar,
+        ):
+            for block in iter(lambda: response.read(CHUNK), b""):
+                out.write(block)
+                bar.update(len(block))
+
+
+def download(urls: Sequence[str], dest: Path, sha256: str | None, timeout: float = 30.0) -> Path:
+    """Fetch ``dest`` from the first of ``urls`` that delivers a file with the right checksum.
+
+    Raises :class:`UserError` listing every mirror's failure when none works.
+    """
+    dest = Path(dest)
+    if dest.exists() and (sha256 is None or sha256_of(dest) == sha256):
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    failures = []
+    for url in urls:
+        try:
+            _fetch(url, part, timeout, dest.name)
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            failures.append(f"{url}: {getattr(e, 'reason', e)}")
+            continue
+        if sha256 is not None and (got := sha256_of(part)) != sha256:
+            part.unlink(missing_ok=True)
+            failures.append(f"{url}: checksum mismatch (got {got[:12]}..., expected {sha256[:12]}...)")
+            continue
+        os.replace(part, dest)
+        return dest
+    raise UserError(f"could not download {dest.name}: " + "; ".join(failures))
+
+
+def _is_within(root: Path, target: Path) -> bool:
+    root, target = root.resolve(), target.resolve()
+    return target == root or root in target.parents
+
+
+def safe_extract(archive: Path, dest: Path) -> list[str]:
+    """Extract a tar archive into ``dest``, refusing absolute paths, ``..``, escaping links and devices.
+
+    Extraction happens into a temporary sibling folder that is renamed into place only when every
+    member was accepted, so a hostile archive leaves nothing behind.
+    """
+    archive, dest = Path(archive), Path(dest)
+    tmp = dest.with_name(dest.name + ".extracting")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    names = []
+    try:
+        with tarfile.open(archive) as tar:
+            members = tar.getmembers()
+            for m in members:
+                name = m.name
+                if name.startswith(("/", "\\")) or Path(name).is_absolute() or ".." in Path(name).parts:
+                    raise UserError(f"{archive}: refusing unsafe path {name!r}")
+                if m.isdev() or m.isfifo():
+                    raise UserError(f"{archive}: refusing device or fifo {name!r}")
+                if m.issym() or m.islnk():
+                    link_target = (tmp / name).parent / m.linkname if m.issym() else tmp / m.linkname
+                    if Path(m.linkname).is_absolute() or not _is_within(tmp, link_target):
+                        raise UserError(f"{archive}: refusing link {name!r} pointing outside ({m.linkname!r})")
+                names.append(name)
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(tmp, members=members, filter="data")
+            else:  # pragma: no cover - Python < 3.10.12
+                tar.extractall(tmp, members=members)
+    except tarfile.TarError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UserError(f"{archive}: not a readable tar archive ({e})") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    dest.mkdir(parents=True, exist_ok=True)
+    for child in tmp.iterdir():
+        target = dest / child.name
+        if target.exists():
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        os.replace(child, target)
+    tmp.rmdir()
+    return names

@@ -1,0 +1,88 @@
+"""Metrics on held-out data. Pixel metrics are on the [0, 1] scale, per image, then averaged."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Prepare = Callable[[torch.Tensor], torch.Tensor]
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor, peak: float = 1.0) -> torch.Tensor:
+    """Per-image PSNR in dB between two batches on the same scale; identical images give +inf."""
+    mse = (x.float() - y.float()).flatten(1).pow(2).mean(dim=1)
+    return 10.0 * torch.log10(peak**2 / mse)
+
+
+def mean_psnr(x: torch.Tensor, y: torch.Tensor, peak: float = 1.0, cap: float = 100.0) -> float:
+    """Average of per-image PSNRs, each capped (an exact copy would otherwise be +inf)."""
+    return float(psnr(x, y, peak).clamp(max=cap).mean())
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    coords = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Per-image SSIM (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1=0.01, K2=0.03).
+
+    Computed per channel on the valid region and averaged, as in scikit-image's
+    ``structural_similarity(..., gaussian_weights=True, use_sample_covariance=False)``.
+    """
+    x, y = x.float(), y.float()
+    c = x.shape[1]
+    g = _gaussian_window().to(x.device)
+    w = (g[:, None] * g[None, :]).expand(c, 1, -1, -1)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, w, groups=c)
+
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mx, my = blur(x), blur(y)
+    vx = blur(x * x) - mx**2
+    vy = blur(y * y) - my**2
+    cov = blur(x * y) - mx * my
+    s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    return s.flatten(1).mean(dim=1)
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    images: torch.Tensor,
+    prepare: Prepare,
+    device: torch.device,
+    batch_size: int = 512,
+    **forward_kwargs,
+) -> dict[str, torch.Tensor]:
+    """Run ``model`` over uint8 ``images`` in batches; every output concatenated on the CPU."""
+    model.eval()
+    outs: dict[str, list[torch.Tensor]] = {}
+    for i in range(0, len(images), batch_size):
+        x = prepare(images[i : i + batch_size].to(device))
+        for k, v in model(x, **forward_kwargs).items():
+            outs.setdefault(k, []).append(v.float().cpu())
+    return {k: torch.cat(v) for k, v in outs.items()}
+
+
+def knn_accuracy(
+    train_codes: np.ndarray, train_labels: np.ndarray, test_codes: np.ndarray, test_labels: np.ndarray, k: int = 5
+) -> float:
+    """How well the codes separate classes: k-NN fitted on training codes, scored on test codes."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    clf = KNeighborsClassifier(n_neighbors=k).fit(train_codes, train_labels)
+    return float(clf.score(test_codes, test_labels))
+
+
+def trustworthiness(images: np.ndarray, codes: np.ndarray, k: int = 10) -> float:
+    """How well the code space keeps each image's pixel-space neighbours (sklearn, 1 = perfect)."""
+    from sklearn.manifold import trustworthiness as tw
+
+    return float(tw(images.reshape(len(images), -1), codes.reshape(len(codes), -1), n_neighbors=k))

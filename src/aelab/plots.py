@@ -1,0 +1,150 @@
+"""Every figure aelab draws, written once: studies pass data, these return matplotlib figures."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+
+def _np_image(img: torch.Tensor) -> np.ndarray:
+    """(C, H, W) in [0, 1] -> (H, W[, 3]) for imshow."""
+    a = img.detach().float().clamp(0, 1).cpu().numpy()
+    return a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
+
+
+def tile(images: torch.Tensor, nrow: int, pad: int = 1) -> np.ndarray:
+    """Tile (N, C, H, W) images into one array, ``nrow`` images per row."""
+    n, c, h, w = images.shape
+    ncol = math.ceil(n / nrow)
+    canvas = torch.ones(c, ncol * (h + pad) - pad, nrow * (w + pad) - pad)
+    for i, img in enumerate(images):
+        r, q = divmod(i, nrow)
+        canvas[:, r * (h + pad) : r * (h + pad) + h, q * (w + pad) : q * (w + pad) + w] = img.float().cpu()
+    return _np_image(canvas)
+
+
+def loss_curves(histories: Mapping[str, Sequence[Mapping]], ylabel: str = "loss") -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for i, (name, hist) in enumerate(histories.items()):
+        ep = [h["epoch"] for h in hist]
+        color = f"C{i}"
+        ax.plot(ep, [h["train_loss"] for h in hist], color=color, label=f"{name} train")
+        ax.plot(ep, [h["test_loss"] for h in hist], color=color, ls="--", label=f"{name} test")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def image_rows(rows: Sequence[tuple[str, torch.Tensor]], scale: float = 1.0) -> plt.Figure:
+    """One row per (label, images in [0, 1]) pair, e.g. original / noisy / reconstructed."""
+    n = max(len(imgs) for _, imgs in rows)
+    fig, axes = plt.subplots(len(rows), n, figsize=(scale * n * 0.9, scale * len(rows) * 0.95), squeeze=False)
+    cmap = "gray"
+    for r, (label, imgs) in enumerate(rows):
+        for c in range(n):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for s in ax.spines.values():
+                s.set_visible(False)
+            if c < len(imgs):
+                ax.imshow(_np_image(imgs[c]), cmap=cmap, vmin=0, vmax=1)
+        axes[r][0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    return fig
+
+
+def scatter_codes(
+    ax: plt.Axes,
+    codes: np.ndarray,
+    labels: np.ndarray | None,
+    title: str = "",
+    extent: tuple[float, float] | None = None,
+) -> None:
+    """2-D codes coloured by class; ``extent`` draws the box a latent grid covers."""
+    sc = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=3, alpha=0.7, vmin=-0.5, vmax=9.5)
+    if labels is not None:
+        cb = plt.colorbar(sc, ax=ax, ticks=range(10), fraction=0.046, pad=0.02)
+        cb.ax.tick_params(labelsize=7)
+    if extent is not None:
+        lo, hi = extent
+        ax.add_patch(Rectangle((lo, lo), hi - lo, hi - lo, fill=False, ec="k", ls="--", lw=1))
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("z1")
+    ax.set_ylabel("z2")
+
+
+def show_tiled(
+    ax: plt.Axes, images: torch.Tensor, nrow: int, title: str = "", extent: tuple[float, float] | None = None
+) -> None:
+    """Tiled images on an axis; with ``extent`` the axes read in latent coordinates."""
+    img = tile(images, nrow, pad=0 if extent else 1)
+    kw = {"extent": (extent[0], extent[1], extent[0], extent[1])} if extent else {}
+    ax.imshow(img, cmap="gray", vmin=0, vmax=1, **kw)
+    if not extent:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax.set_title(title, fontsize=9)
+
+
+def panels(n: int, size: float = 4.0, ncols: int | None = None) -> tuple[plt.Figure, list[plt.Axes]]:
+    ncols = ncols or n
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    flat = [a for row in axes for a in row]
+    for a in flat[n:]:
+        a.axis("off")
+    return fig, flat[:n]
+
+
+def latent_maps(codes: torch.Tensor, originals: torch.Tensor) -> plt.Figure:
+    """Each image next to its latent: the C channel maps (S x S each) tiled in a square."""
+    n, c = codes.shape[:2]
+    per_row = math.ceil(math.sqrt(c))
+    fig, axes = plt.subplots(2, n, figsize=(1.4 * n, 3.0), squeeze=False)
+    for i in range(n):
+        z = codes[i]
+        z = (z - z.min()) / (z.max() - z.min() + 1e-8)
+        axes[0][i].imshow(_np_image(originals[i]))
+        axes[1][i].imshow(tile(z.unsqueeze(1), per_row), cmap="viridis")
+        for a in (axes[0][i], axes[1][i]):
+            a.set_xticks([])
+            a.set_yticks([])
+    axes[0][0].set_ylabel("image", fontsize=8)
+    axes[1][0].set_ylabel("latent", fontsize=8)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    return fig
+
+
+def curves(
+    x: Sequence[float],
+    ys: Mapping[str, Sequence[float]],
+    xlabel: str,
+    ylabel: str,
+    marks: Mapping[str, float] | None = None,
+    styles: Mapping[str, str] | None = None,
+) -> plt.Figure:
+    """Line plot of several named series over ``x``; ``marks`` draws a dot at a named series' x."""
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for i, (name, y) in enumerate(ys.items()):
+        ls = (styles or {}).get(name, "-")
+        (line,) = ax.plot(x, y, ls, color=f"C{i % 10}", label=name, lw=1.4)
+        if marks and name in marks:
+            xm = marks[name]
+            ym = np.interp(xm, x, y)
+            ax.plot([xm], [ym], "o", color=line.get_color(), ms=6)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig

@@ -1,0 +1,162 @@
+"""A run's folder and its report: report.md with figures, metrics.json, written only when complete.
+
+A study adds sections, figures, tables and metrics as it goes; nothing reaches ``report.md`` or
+``metrics.json`` until :meth:`Report.write`, which renames complete files into place. A failed
+run leaves a ``FAILED`` note with the reason instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import shlex
+import shutil
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aelab.checkpoint import atomic_write
+from aelab.errors import UserError
+from aelab.runtime import get_dist
+
+
+class RunDir:
+    """The output folder: ``figures/``, ``checkpoints/``, ``train_log.csv``, ``report.md``, ``metrics.json``.
+
+    An existing non-empty folder is used only with ``resume`` (continue from its checkpoints) or
+    ``overwrite`` (start afresh); otherwise it is a user error, so no result is lost silently.
+    """
+
+    def __init__(self, path: str | Path, resume: bool = False, overwrite: bool = False) -> None:
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise UserError(f"output path {self.path} exists and is not a folder")
+        used = self.path.is_dir() and any(self.path.iterdir())
+        if used and not (resume or overwrite):
+            raise UserError(f"output folder {self.path} already holds a run; pass --resume or --overwrite")
+        if used and overwrite and not resume and get_dist().is_main:
+            for name in ("figures", "checkpoints"):
+                shutil.rmtree(self.path / name, ignore_errors=True)
+            for name in ("report.md", "metrics.json", "train_log.csv", "FAILED"):
+                (self.path / name).unlink(missing_ok=True)
+        self.figures = self.path / "figures"
+        self.checkpoints = self.path / "checkpoints"
+        if get_dist().is_main:
+            self.figures.mkdir(parents=True, exist_ok=True)
+            self.checkpoints.mkdir(parents=True, exist_ok=True)
+            (self.path / "FAILED").unlink(missing_ok=True)
+
+    def checkpoint(self, name: str) -> Path:
+        return self.checkpoints / f"{name}.pt"
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / "train_log.csv"
+
+    def fail(self, reason: str) -> None:
+        if get_dist().is_main and self.path.is_dir():
+            atomic_write(
+                self.path / "FAILED",
+                f"This run did not finish.\nReason: {reason}\n"
+                "Checkpoints of finished epochs are kept; rerun with --resume to continue.\n",
+            )
+
+
+def set_path(tree: dict, dotted: str, value: Any) -> None:
+    """``set_path(m, "dae.bottleneck_2.psnr", 21.3)`` creates the nested dicts on the way."""
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for p in parents:
+        node = node.setdefault(p, {})
+    node[leaf] = value
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe numbers: floats rounded to 6 significant digits, NaN/inf as null."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return _clean(value.tolist())
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float):
+        return None if not math.isfinite(value) else float(f"{value:.6g}")
+    return value
+
+
+def fmt(value: Any, digits: int = 2) -> str:
+    if isinstance(value, float):
+        return "n/a" if not math.isfinite(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+class Report:
+    """Markdown sections, figures and a metrics tree for one run."""
+
+    def __init__(self, run: RunDir, title: str) -> None:
+        self.run = run
+        self.lines: list[str] = [f"# {title}", ""]
+        self.metrics: dict[str, Any] = {}
+
+    def section(self, title: str, text: str = "") -> None:
+        self.lines += [f"## {title}", ""]
+        if text:
+            self.lines += [text.strip(), ""]
+
+    def text(self, text: str) -> None:
+        self.lines += [text.strip(), ""]
+
+    def figure(self, fig, name: str, caption: str) -> Path:
+        """Save a matplotlib figure under figures/ and reference it from the report."""
+        import matplotlib.pyplot as plt
+
+        path = self.run.figures / f"{name}.png"
+        if get_dist().is_main:
+            tmp = path.with_name(f".{path.name}.tmp.png")
+            fig.savefig(tmp, dpi=110, bbox_inches="tight")
+            tmp.replace(path)
+        plt.close(fig)
+        self.lines += [f"![{caption}](figures/{path.name})", "", f"*{caption}*", ""]
+        return path
+
+    def table(self, header: list[str], rows: list[list[Any]], digits: int = 2) -> None:
+        self.lines.append("| " + " | ".join(header) + " |")
+        self.lines.append("|" + "---|" * len(header))
+        for row in rows:
+            self.lines.append("| " + " | ".join(fmt(v, digits) for v in row) + " |")
+        self.lines.append("")
+
+    def metric(self, dotted: str, value: Any) -> None:
+        set_path(self.metrics, dotted, value)
+
+    def provenance(self, seed: int, device: torch.device, argv: list[str] | None = None) -> None:
+        """State what produced these numbers: command, seed, versions, device."""
+        from aelab import __version__
+
+        argv = sys.argv if argv is None else argv
+        dev = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+        info = {
+            "command": shlex.join(["aelab", *argv[1:]]),
+            "seed": seed,
+            "aelab": __version__,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "device": f"{device.type} ({dev})",
+            "world_size": get_dist().world_size,
+        }
+        self.metrics["run"] = info
+        self.section("Run", "\n".join(f"- **{k}**: `{v}`" for k, v in info.items()))
+
+    def write(self) -> None:
+        if not get_dist().is_main:
+            return
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        body = "\n".join([*self.lines, f"---\n*Written by aelab on {stamp}.*", ""])
+        atomic_write(self.run.path / "metrics.json", json.dumps(_clean(self.metrics), indent=2) + "\n")
+        atomic_write(self.run.path / "report.md", body)

@@ -1,0 +1,101 @@
+"""Where and how a run executes: device choice, seeding, and the torchrun/DDP process group.
+
+Under ``torchrun`` the environment carries RANK/WORLD_SIZE/LOCAL_RANK; :func:`init_distributed`
+joins the group (nccl on GPUs, gloo on CPU). Without it, everything degrades to one process and
+the helpers below are no-ops, so studies never branch on "am I distributed?".
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from aelab.errors import UserError
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+_DIST = Dist()
+
+
+def init_distributed(device_kind: str) -> Dist:
+    """Join the torchrun process group when launched by torchrun; otherwise a single process."""
+    global _DIST
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _DIST
+    if not dist.is_initialized():
+        backend = "nccl" if device_kind == "cuda" else "gloo"
+        dist.init_process_group(backend=backend)
+    _DIST = Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    return _DIST
+
+
+def get_dist() -> Dist:
+    return _DIST
+
+
+def shutdown_distributed() -> None:
+    global _DIST
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    _DIST = Dist()
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """Sum a tensor over ranks (identity on one process)."""
+    if _DIST.enabled:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+def barrier() -> None:
+    if _DIST.enabled:
+        dist.barrier()
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present; asking for CUDA where there is none is a user error."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda was asked for, but no CUDA GPU is available (use --device cpu)")
+        return torch.device("cuda", _DIST.local_rank if _DIST.enabled else torch.cuda.current_device())
+    if name == "cpu":
+        return torch.device("cpu")
+    raise UserError(f"unknown device {name!r} (choose auto, cpu or cuda)")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every generator a run may touch; each rank gets its own stream (seed + rank)."""
+    s = seed + _DIST.rank
+    random.seed(s)
+    np.random.seed(s % 2**32)
+    torch.manual_seed(s)
+
+
+def configure_torch(device: torch.device) -> None:
+    """Settings that make the hot loop fast without changing results on CPU."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True

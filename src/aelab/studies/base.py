@@ -1,0 +1,102 @@
+"""What every study shares: the run folder, the report, the device, and training with checkpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from aelab.errors import TrainingInterrupted, UserError
+from aelab.report import Report, RunDir
+from aelab.runtime import barrier, configure_torch, init_distributed, resolve_device, seed_everything
+from aelab.train import Objective, Prepare, TrainConfig, TrainLog, fit
+
+
+class Session:
+    """One study run: device, seed, output folder, report, and every model's training history."""
+
+    def __init__(
+        self,
+        out: str | Path,
+        title: str,
+        device: str = "auto",
+        seed: int = 0,
+        resume: bool = False,
+        overwrite: bool = False,
+    ) -> None:
+        kind = "cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu"
+        self.dist = init_distributed(kind)
+        self.device = resolve_device(device)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        configure_torch(self.device)
+        self.seed = seed
+        seed_everything(seed)
+        self.run = RunDir(out, resume=resume, overwrite=overwrite)
+        barrier()
+        self.log = TrainLog(self.run.log_path)
+        self.report = Report(self.run, title)
+        self.histories: dict[str, list[dict]] = {}
+
+    def train(
+        self,
+        name: str,
+        model: nn.Module,
+        objective: Objective,
+        train: torch.Tensor,
+        test: torch.Tensor,
+        prepare: Prepare,
+        cfg: TrainConfig,
+    ) -> nn.Module:
+        """Train (or resume, or reload when finished) ``model`` under checkpoint ``name``.
+
+        Every model restarts from the same seed, so adding or skipping parts never changes the
+        others' results.
+        """
+        torch.manual_seed(cfg.seed + self.dist.rank)
+        self.histories[name] = fit(
+            name, model, objective, train, test, prepare, replace(cfg), self.device, self.run.checkpoint(name), self.log
+        )
+        return model
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Write the FAILED note when the study stops early, whatever the reason."""
+        try:
+            yield
+        except TrainingInterrupted as e:
+            self.run.fail(str(e))
+            raise
+        except UserError as e:
+            self.run.fail(str(e))
+            raise
+        except BaseException as e:
+            self.run.fail(f"{type(e).__name__}: {e}")
+            raise
+
+
+def parse_parts(text: str | list[str], known: tuple[str, ...]) -> tuple[str, ...]:
+    """``"ae,dae"`` -> ``("ae", "dae")``, in the study's own order; unknown names are a user error."""
+    parts = [p.strip() for p in (text.split(",") if isinstance(text, str) else text) if p.strip()]
+    unknown = [p for p in parts if p not in known]
+    if unknown or not parts:
+        raise UserError(f"unknown part(s) {', '.join(unknown) or '(none given)'}; choose from {','.join(known)}")
+    return tuple(p for p in known if p in parts)
+
+
+def unit(x: torch.Tensor) -> torch.Tensor:
+    """uint8 -> float in [0, 1], done inside the step so data stay uint8 in memory."""
+    return x.float().div_(255.0)
+
+
+def signed(x: torch.Tensor) -> torch.Tensor:
+    """uint8 -> float in [-1, 1] (Tanh-output models)."""
+    return x.float().div_(127.5).sub_(1.0)
+
+
+def from_signed(x: torch.Tensor) -> torch.Tensor:
+    return ((x + 1.0) / 2.0).clamp(0.0, 1.0)
