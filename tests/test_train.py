@@ -1,0 +1,86 @@
+import csv
+
+import pytest
+import torch
+
+from aelab import MLPAutoencoder, TrainConfig, UserError, fit
+from aelab.checkpoint import load_checkpoint
+from aelab.data.mnist import read_idx_folder
+from aelab.losses import bce, denoising, squared_weights, with_weight_penalty
+from aelab.studies.base import unit
+from aelab.train import TrainLog, lr_lambda
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def digits(tiny_mnist):
+    return read_idx_folder(tiny_mnist)
+
+
+def test_short_training_lowers_the_loss(digits, tmp_path):
+    model = MLPAutoencoder(hidden=(64, 32), bottleneck=8)
+    cfg = TrainConfig(epochs=6, batch_size=32, lr=3e-3)
+    log = TrainLog(tmp_path / "log.csv")
+    hist = fit("m", model, bce, digits.train, digits.test, unit, cfg, CPU, tmp_path / "m.pt", log)
+    assert len(hist) == 6
+    assert hist[-1]["test_loss"] < 0.8 * hist[0]["test_loss"]
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    rows = list(csv.DictReader((tmp_path / "log.csv").read_text().splitlines()))
+    assert [r["epoch"] for r in rows] == [str(i) for i in range(1, 7)] and rows[0]["model"] == "m"
+    state = load_checkpoint(tmp_path / "m.pt")
+    assert state["epoch"] == 6 and state["model_class"] == "MLPAutoencoder"
+    assert not model.training
+
+
+def test_finished_checkpoint_is_reloaded_not_retrained(digits, tmp_path):
+    cfg = TrainConfig(epochs=2, batch_size=64)
+    a = MLPAutoencoder(hidden=(32,), bottleneck=2)
+    fit("m", a, bce, digits.train, digits.test, unit, cfg, CPU, tmp_path / "m.pt")
+    b = MLPAutoencoder(hidden=(32,), bottleneck=2)
+    hist = fit("m", b, bce, digits.train, digits.test, unit, cfg, CPU, tmp_path / "m.pt")
+    assert len(hist) == 2
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+
+
+def test_same_seed_same_weights(digits):
+    def run():
+        torch.manual_seed(0)
+        m = MLPAutoencoder(hidden=(32,), bottleneck=2)
+        fit("m", m, denoising("bce", 0.4), digits.train, digits.test, unit, TrainConfig(epochs=2, batch_size=64), CPU)
+        return m
+
+    a, b = run(), run()
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
+
+
+def test_non_finite_loss_names_model_epoch_and_batch(digits, tmp_path):
+    calls = {"n": 0}
+
+    def explodes(model, x, gen):
+        calls["n"] += model.training  # count training steps only
+        loss = bce(model, x, gen)
+        return loss * float("nan") if calls["n"] > 10 else loss
+
+    cfg = TrainConfig(epochs=3, batch_size=64)  # 4 batches per epoch: batch 11 is epoch 3, batch 3
+    with pytest.raises(UserError, match=r"non-finite loss while training boom: epoch 3, batch 3"):
+        fit(
+            "boom", MLPAutoencoder(hidden=(16,)), explodes, digits.train, digits.test, unit, cfg, CPU, tmp_path / "b.pt"
+        )
+    assert load_checkpoint(tmp_path / "b.pt")["epoch"] == 2  # the last good checkpoint stays
+
+
+def test_weight_penalty_adds_lambda_times_squared_weights(digits):
+    model = MLPAutoencoder(hidden=(16,))
+    x = unit(digits.test[:8])
+    base = bce(model, x)
+    expected = base + 0.5 * sum(p.pow(2).sum() for n, p in model.named_parameters() if n.endswith("weight"))
+    assert torch.allclose(with_weight_penalty(bce, 0.5)(model, x), expected)
+    assert float(squared_weights(model)) > 0
+
+
+def test_cosine_schedule_warms_up_and_decays():
+    f = lr_lambda(1000, "cosine")
+    assert f(0) < 0.1 and f(20) == pytest.approx(1.0, abs=0.01) and f(999) == pytest.approx(0.05, abs=0.01)
+    assert lr_lambda(10, "constant")(7) == 1.0
