@@ -5,11 +5,12 @@ dae      denoising autoencoders (input + 0.4 N(0,1)) with bottleneck 2 and 32
 manifold decode a uniform grid of the 2-D latent plane
 l2       the AE again with weight decay and with an explicit L2 penalty, side by side
 explore  bottleneck 128, MSE loss, sigmoid everywhere, CNN autoencoder
+compare  (opt-in) digit judge, latent quality of every 2-D model, generation by sampler (studies/compare.py)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,8 @@ from aelab.models.mlp import MLPAutoencoder
 from aelab.studies.base import Session, unit
 from aelab.train import TrainConfig
 
-PARTS = ("ae", "dae", "manifold", "l2", "explore")
+PARTS = ("ae", "dae", "manifold", "l2", "explore", "compare")
+DEFAULT_PARTS = PARTS[:5]  # the lab's own parts; compare is asked for by name
 NOISE_FACTOR = 0.4
 
 
@@ -41,7 +43,7 @@ class MnistConfig:
     lr: float = 1e-3
     seed: int = 0
     device: str = "auto"
-    parts: tuple[str, ...] = PARTS
+    parts: tuple[str, ...] = DEFAULT_PARTS
     hidden: tuple[int, ...] = (1024, 512, 128)
     grid_size: int = 20
     grid_range: float = 5.0
@@ -56,8 +58,12 @@ class MnistConfig:
 
 
 def auto_epochs(n_train: int) -> int:
-    """About 450k samples per model (8 epochs of full MNIST), within 8..30 epochs."""
-    return int(min(30, max(8, round(450_000 / max(1, n_train)))))
+    """About 450k samples per model (8 epochs of full MNIST), within 8..20 epochs.
+
+    Sized so the whole default study fits its budget on a 2-core CPU: 3 minutes on the built-in
+    4,000-digit sample (20 epochs), 20 minutes on full MNIST (8 epochs); see the README's timings.
+    """
+    return int(min(20, max(8, round(450_000 / max(1, n_train)))))
 
 
 def _subset(data: ImageData, n_train: int, n_test: int) -> ImageData:
@@ -90,6 +96,7 @@ class _Assessor:
             "knn5_acc": knn_accuracy(train_codes, self.data.train_labels.numpy(), codes, self.data.test_labels.numpy()),
             "latent_std": codes.std(axis=0).tolist() if codes.shape[1] <= 2 else float(codes.std(axis=0).mean()),
             "_codes": codes,
+            "_train_codes": train_codes,
             "_x_hat": out["x_hat"],
         }
 
@@ -134,8 +141,23 @@ def _run(cfg: MnistConfig, s: Session) -> None:
     def mlp(bottleneck: int = 2, activation: str = "relu") -> MLPAutoencoder:
         return MLPAutoencoder(shape, hidden, bottleneck, activation)
 
+    recipes = {  # checkpoint name -> (model, objective, training config); shared by the parts that use them
+        "ae2d": (mlp, RECONSTRUCTION["bce"], tc),
+        **{f"dae_b{b}": (lambda b=b: mlp(b), denoising("bce", NOISE_FACTOR), tc) for b in (2, 32)},
+        "ae2d_weight_decay": (mlp, RECONSTRUCTION["bce"], replace(tc, weight_decay=cfg.weight_decay)),
+        "ae2d_l2_penalty": (mlp, with_weight_penalty(RECONSTRUCTION["bce"], cfg.l2_lambda), tc),
+    }
+    trained: dict[str, nn.Module] = {}
+
+    def lab_model(name: str) -> nn.Module:
+        """One of the study's models, trained (or reloaded from its checkpoint) once per run."""
+        if name not in trained:
+            make, objective, train_cfg = recipes[name]
+            trained[name] = s.train(name, make(), objective, data.train, data.test, unit, train_cfg)
+        return trained[name]
+
     needs_ae = any(p in cfg.parts for p in ("ae", "manifold", "l2", "explore"))
-    ae = s.train("ae2d", mlp(), RECONSTRUCTION["bce"], data.train, data.test, unit, tc) if needs_ae else None
+    ae = lab_model("ae2d") if needs_ae else None
     ae_scores = assess(ae) if ae is not None else None
     extent = (-cfg.grid_range, cfg.grid_range)
     grid = latent_grid(cfg.grid_size, *extent)
@@ -177,7 +199,7 @@ def _run(cfg: MnistConfig, s: Session) -> None:
         rows = [("clean", show), ("noisy", noisy_shown[_first_of_each_class(labels)])]
         table = []
         for b in (2, 32):
-            model = s.train(f"dae_b{b}", mlp(b), denoising("bce", NOISE_FACTOR), data.train, data.test, unit, tc)
+            model = lab_model(f"dae_b{b}")
             denoised = _predict_float(model, noisy, s.device)["x_hat"]
             noisy_psnr, den_psnr = mean_psnr(noisy_shown, x_test), mean_psnr(denoised, x_test)
             r.metric(f"dae.bottleneck_{b}", {"noisy_psnr": noisy_psnr, "denoised_psnr": den_psnr})
@@ -214,24 +236,8 @@ def _run(cfg: MnistConfig, s: Session) -> None:
 
     if "l2" in cfg.parts:
         r.section("4. L2 regularisation: weight decay vs. an explicit penalty")
-        wd = s.train(
-            "ae2d_weight_decay",
-            mlp(),
-            RECONSTRUCTION["bce"],
-            data.train,
-            data.test,
-            unit,
-            TrainConfig(**{**tc.__dict__, "weight_decay": cfg.weight_decay}),
-        )
-        pen = s.train(
-            "ae2d_l2_penalty",
-            mlp(),
-            with_weight_penalty(RECONSTRUCTION["bce"], cfg.l2_lambda),
-            data.train,
-            data.test,
-            unit,
-            tc,
-        )
+        wd = lab_model("ae2d_weight_decay")
+        pen = lab_model("ae2d_l2_penalty")
         models = {
             "none": (ae, ae_scores),
             f"weight decay {cfg.weight_decay:g}": (wd, assess(wd)),
@@ -299,6 +305,11 @@ def _run(cfg: MnistConfig, s: Session) -> None:
             "visualisation); MSE and BCE reach similar PSNR; sigmoid hidden layers learn more slowly in "
             "the same budget; the CNN matches or beats the MLP at the same 2-D bottleneck with far fewer weights."
         )
+
+    if "compare" in cfg.parts:
+        from aelab.studies.compare import run_compare
+
+        run_compare(s, cfg, data, tc, hidden, lab_model, assess)
 
     r.section("Training curves")
     r.figure(plots.loss_curves(s.histories), "loss_curves", "Train (solid) and test (dashed) loss of every model.")
