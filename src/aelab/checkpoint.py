@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import io
 import os
-import pickle
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,28 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
         raise
 
 
+def atomic_write_many(files: dict[Path, bytes | str]) -> None:
+    """Write several files so that they appear together: every temp file first, then the renames.
+
+    A failure while writing leaves every old file as it was; the renames at the end take microseconds.
+    """
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, data in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            staged.append((tmp, path))
+            with os.fdopen(fd, "wb") as f:
+                f.write(data.encode() if isinstance(data, str) else data)
+                f.flush()
+                os.fsync(f.fileno())
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+
+
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     buf = io.BytesIO()
     torch.save(state, buf)
@@ -50,7 +70,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise UserError(f"checkpoint {path} does not exist") from None
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
+    except Exception as e:  # untrusted bytes: the unpickler may fail in any way (IndexError, KeyError, ...)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"checkpoint {path} is corrupt or not an aelab checkpoint ({first[:120]})") from None
     if not isinstance(state, dict) or "model" not in state or "model_class" not in state:
@@ -65,6 +85,6 @@ def load_model_state(model: torch.nn.Module, state: dict[str, Any], path: str | 
         raise UserError(f"checkpoint {path} holds a {state.get('model_class')}, not a {expected}")
     try:
         model.load_state_dict(state["model"])
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()[0]
+    except (RuntimeError, TypeError, AttributeError, KeyError) as e:  # shapes, names, or not a state dict at all
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise UserError(f"checkpoint {path} does not fit this model ({first[:160]})") from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -114,6 +115,9 @@ def _common(p: argparse.ArgumentParser, out: str, batch: int, lr: float) -> None
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from aelab.studies.dogs import PARTS as DOGS_PARTS
+    from aelab.studies.dogs import VARIANCES as DOGS_VARIANCES
+    from aelab.studies.mnist import DEFAULT_PARTS as MNIST_DEFAULT
     from aelab.studies.mnist import PARTS as MNIST_PARTS
 
     parser = _Parser(
@@ -131,11 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
         "or falls back to the built-in 5,000-digit sample.",
     )
     m.add_argument("--data-dir", type=Path, default=None, help="folder with the 4 MNIST-format IDX files (.gz or not)")
-    _common(m, "runs/mnist", 128, 1e-3)
+    _common(m, "runs/mnist", 128, 3e-3)
     m.add_argument(
         "--parts",
-        default=",".join(MNIST_PARTS),
-        help=f"comma-separated parts to run (default: all: {','.join(MNIST_PARTS)})",
+        default=",".join(MNIST_DEFAULT),
+        help=f"comma-separated parts to run, from {','.join(MNIST_PARTS)} (default: the lab's {','.join(MNIST_DEFAULT)}; "
+        "compare adds a digit judge, latent-quality and generation tables)",
     )
     m.add_argument(
         "--hidden",
@@ -163,10 +168,70 @@ def build_parser() -> argparse.ArgumentParser:
     )
     m.add_argument("--no-download", action="store_true", help="never try the MNIST mirrors")
 
+    g = sub.add_parser(
+        "dogs",
+        help="the dogs study: conv AE, latent samples, Gaussian sampling, perturbation, noisy latent",
+        description="The dog-photo study. Without --data it uses Stanford Dogs downloaded into the cache "
+        "(aelab download stanford-dogs).",
+    )
+    g.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="folder of photos, searched recursively for jpg/jpeg/png/webp/bmp (e.g. Kaggle's all-dogs/)",
+    )
+    _common(g, "runs/dogs", 64, 2e-3)
+    g.add_argument(
+        "--parts",
+        default=",".join(DOGS_PARTS),
+        help=f"comma-separated parts to run (default: all: {','.join(DOGS_PARTS)})",
+    )
+    g.add_argument(
+        "--variances",
+        type=_float_list("--variances"),
+        default=DOGS_VARIANCES,
+        help="latent noise variances of the noisy models, one model each "
+        f"(default: {','.join(f'{v:g}' for v in DOGS_VARIANCES)})",
+    )
+    g.add_argument(
+        "--latent-channels",
+        type=_positive_int("--latent-channels"),
+        default=16,
+        help="channels of the latent code (default: 16)",
+    )
+    g.add_argument(
+        "--latent-size",
+        type=int,
+        choices=(8, 16),
+        default=8,
+        help="height and width of the latent code: 8 (the lab's 16x8x8) or 16 (16x16x16) (default: 8)",
+    )
+    g.add_argument(
+        "--limit", type=_positive_int("--limit"), default=None, help="use only N photos (a stable, mixed subset)"
+    )
+
     d = sub.add_parser("download", help="fetch a data set into the cache (or --to DIR)")
     d.add_argument("dataset", choices=("mnist", "stanford-dogs"), help="which data set")
     d.add_argument("--to", type=Path, default=None, help="target folder (default: the aelab cache)")
     d.add_argument("--debug", action="store_true", help="show full tracebacks")
+
+    e = sub.add_parser(
+        "evaluate",
+        help="score a finished run's models on other data (an IDX folder or a photo folder)",
+        description="Load every finished model of RUN_DIR (a dogs or mnist run) and score it on all images "
+        "of --data: PSNR/SSIM per model, noisy models also at their training variance. Prints a table "
+        "and writes JSON with the same keys as the run's metrics.json.",
+    )
+    e.add_argument("run_dir", type=Path, help="output folder of a finished aelab run")
+    e.add_argument("--data", type=Path, required=True, help="IDX folder (4 MNIST-format files) or photo folder")
+    e.add_argument(
+        "--json", type=Path, default=None, help="where to write the scores (default: RUN_DIR/evaluate_<data>.json)"
+    )
+    e.add_argument("--batch-size", type=_positive_int("--batch-size"), default=256, help="images per forward pass")
+    e.add_argument("--limit", type=_positive_int("--limit"), default=None, help="photo folders: use only N photos")
+    e.add_argument("--seed", type=int, default=0, help="seed of the channel noise")
+    e.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run (default: auto)")
+    e.add_argument("--debug", action="store_true", help="show full tracebacks")
     return parser
 
 
@@ -203,6 +268,45 @@ def _run_mnist(args: argparse.Namespace) -> Path:
     return run_mnist(cfg)
 
 
+def _run_dogs(args: argparse.Namespace) -> Path:
+    from aelab.studies.base import parse_parts
+    from aelab.studies.dogs import PARTS, DogsConfig, run_dogs
+
+    cfg = DogsConfig(
+        data=args.data,
+        out=args.out,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+        parts=parse_parts(args.parts, PARTS),
+        variances=args.variances,
+        latent_channels=args.latent_channels,
+        latent_size=args.latent_size,
+        limit=args.limit,
+        quick=args.quick,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        compile=args.compile,
+    )
+    return run_dogs(cfg)
+
+
+def _run_evaluate(args: argparse.Namespace) -> Path:
+    from aelab.evaluate_run import evaluate_run
+
+    return evaluate_run(
+        args.run_dir,
+        args.data,
+        args.json,
+        device=args.device,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        limit=args.limit,
+    )
+
+
 def _run_download(args: argparse.Namespace) -> Path:
     if args.dataset == "mnist":
         from aelab.data.mnist import download_mnist
@@ -213,12 +317,20 @@ def _run_download(args: argparse.Namespace) -> Path:
     return download_stanford_dogs(args.to)
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], Path]] = {"mnist": _run_mnist, "download": _run_download}
+COMMANDS: dict[str, Callable[[argparse.Namespace], Path]] = {
+    "mnist": _run_mnist,
+    "dogs": _run_dogs,
+    "download": _run_download,
+    "evaluate": _run_evaluate,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from aelab import report
+
+    report.COMMAND = ["aelab", *(sys.argv[1:] if argv is None else argv)]
     if args.command is None:
         parser.print_help()
         return 2
@@ -233,11 +345,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"aelab: {e}; continue with --resume", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
-        print("aelab: interrupted", file=sys.stderr)
+        more = "" if args.command == "download" else "; checkpoints of finished epochs are kept, continue with --resume"
+        print(f"aelab: interrupted{more}", file=sys.stderr)
         return 130
     finally:
         from aelab.runtime import shutdown_distributed
 
         shutdown_distributed()
-    print(f"aelab: done: {result}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun: one line for the run, not one per rank
+        print(f"aelab: done: {result}")
     return 0

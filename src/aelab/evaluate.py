@@ -77,7 +77,7 @@ def knn_accuracy(
     """How well the codes separate classes: k-NN fitted on training codes, scored on test codes."""
     from sklearn.neighbors import KNeighborsClassifier
 
-    clf = KNeighborsClassifier(n_neighbors=k).fit(train_codes, train_labels)
+    clf = KNeighborsClassifier(n_neighbors=min(k, len(train_codes))).fit(train_codes, train_labels)
     return float(clf.score(test_codes, test_labels))
 
 
@@ -86,3 +86,49 @@ def trustworthiness(images: np.ndarray, codes: np.ndarray, k: int = 10) -> float
     from sklearn.manifold import trustworthiness as tw
 
     return float(tw(images.reshape(len(images), -1), codes.reshape(len(codes), -1), n_neighbors=k))
+
+
+def judged_samples(
+    probs: torch.Tensor | np.ndarray, threshold: float = 0.9, min_share: float = 0.02
+) -> dict[str, float | int]:
+    """Score generated images by a classifier's verdicts (``probs``: N x classes).
+
+    ``digit_share``: share of images whose top probability reaches ``threshold`` (judged real).
+    ``coverage``: number of classes that hold at least ``min_share`` of all N images among the
+    judged-real ones, so a generator of blobs covers nothing and one that draws only ones covers 1.
+    ``entropy``: entropy in bits of the class histogram of the judged-real images (log2(classes)
+    when every class is equally common, 0 when one class or none is drawn).
+    """
+    p = torch.as_tensor(probs, dtype=torch.float64)
+    top, cls = p.max(dim=1)
+    real = top >= threshold
+    counts = torch.bincount(cls[real], minlength=p.shape[1]).double()
+    share = counts / max(1, len(p))
+    freq = counts[counts > 0] / counts.sum().clamp_min(1)
+    return {
+        "digit_share": float(real.double().mean()) if len(p) else 0.0,
+        "coverage": int((share >= min_share).sum()),
+        "entropy": max(0.0, float(-(freq * freq.log2()).sum())),
+    }
+
+
+@torch.no_grad()
+def nearest_psnr(queries: torch.Tensor, pool: torch.Tensor, chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each query image (on [0, 1]), the PSNR to its closest image in ``pool`` and that image's index.
+
+    ``pool`` may be uint8 (scaled to [0, 1] chunk by chunk, so a whole training set never sits in
+    memory as floats). How close a generated image comes to any real one: high means it copies or
+    blurs real photos, low means it lies far from all of them.
+    """
+    q = queries.float().flatten(1)
+    best = torch.full((len(q),), float("inf"))
+    index = torch.zeros(len(q), dtype=torch.long)
+    for i in range(0, len(pool), chunk):
+        p = pool[i : i + chunk]
+        p = (p.float() / 255.0 if p.dtype == torch.uint8 else p.float()).flatten(1)
+        mse = torch.cdist(q.double(), p.double()).pow(2) / q.shape[1]
+        m, j = mse.min(dim=1)
+        better = m < best
+        best = torch.where(better, m.float(), best)
+        index = torch.where(better, j + i, index)
+    return 10.0 * torch.log10(1.0 / best.clamp_min(1e-10)), index

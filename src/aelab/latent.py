@@ -8,11 +8,15 @@ import numpy as np
 import torch
 
 
-def latent_grid(n: int = 20, lo: float = -5.0, hi: float = 5.0) -> torch.Tensor:
+def latent_grid(
+    n: int = 20, lo: float | tuple[float, float] = -5.0, hi: float | tuple[float, float] = 5.0
+) -> torch.Tensor:
     """``n*n`` points of a uniform grid over [lo, hi]^2, row-major with z2 decreasing down the rows,
-    so a tiled decoding reads like the scatter plot (z1 to the right, z2 upwards)."""
-    axis = torch.linspace(lo, hi, n)
-    z2, z1 = torch.meshgrid(axis.flip(0), axis, indexing="ij")
+    so a tiled decoding reads like the scatter plot (z1 to the right, z2 upwards).
+
+    ``lo``/``hi`` may be (z1, z2) pairs for a rectangle, e.g. the box that holds most of the codes."""
+    (lo1, lo2), (hi1, hi2) = (b if isinstance(b, (tuple, list)) else (b, b) for b in (lo, hi))
+    z2, z1 = torch.meshgrid(torch.linspace(lo2, hi2, n).flip(0), torch.linspace(lo1, hi1, n), indexing="ij")
     return torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)
 
 
@@ -25,6 +29,13 @@ class GaussianFit:
     method: str
 
     def sample(self, n: int, seed: int) -> np.ndarray:
+        """``n`` draws. A Ledoit-Wolf covariance is positive definite, so it is factored by Cholesky
+        (about 10x faster than eigh at 1,024 dimensions); others (a singular sample covariance) use eigh."""
+        if self.method.startswith("Ledoit-Wolf"):
+            try:
+                return np.random.default_rng(seed).multivariate_normal(self.mean, self.cov, size=n, method="cholesky")
+            except np.linalg.LinAlgError:
+                pass
         rng = np.random.default_rng(seed)
         return rng.multivariate_normal(self.mean, self.cov, size=n, method="eigh")
 
@@ -40,7 +51,7 @@ def fit_gaussian(codes: np.ndarray, shrinkage: bool = True) -> GaussianFit:
     if shrinkage:
         from sklearn.covariance import LedoitWolf
 
-        lw = LedoitWolf().fit(x)
+        lw = LedoitWolf(store_precision=False).fit(x)  # the precision (a pseudo-inverse) is never used
         return GaussianFit(lw.location_, lw.covariance_, f"Ledoit-Wolf (shrinkage {lw.shrinkage_:.3f})")
     return GaussianFit(x.mean(0), np.cov(x, rowvar=False), "sample covariance")
 

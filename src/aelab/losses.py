@@ -43,9 +43,18 @@ def denoising(loss: str, factor: float) -> Objective:
     return objective
 
 
-def squared_weights(model: nn.Module) -> torch.Tensor:
-    """Sum of squared weights of every layer (biases and norm parameters excluded)."""
-    return sum(p.pow(2).sum() for name, p in model.named_parameters() if p.ndim > 1 and "weight" in name)
+def squared_weights(model: nn.Module, part: str | None = None) -> torch.Tensor:
+    """Sum of squared weights of every layer (biases and norm parameters excluded).
+
+    ``part`` keeps only the weights under the submodule of that name (``"decoder"``). It matches a
+    component of the parameter's name, so it still works when the loop hands the objective a DDP
+    or ``torch.compile`` wrapper (``module.decoder.0.weight``).
+    """
+    return sum(
+        p.pow(2).sum()
+        for name, p in model.named_parameters()
+        if p.ndim > 1 and "weight" in name and (part is None or part in name.split("."))
+    )
 
 
 def with_weight_penalty(objective: Objective, lam: float) -> Objective:
@@ -60,3 +69,44 @@ def with_weight_penalty(objective: Objective, lam: float) -> Objective:
 def channel_mse(model: nn.Module, x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
     """MSE of a conv autoencoder whose latent channel draws its noise from ``gen``."""
     return F.mse_loss(model(x, generator=gen)["x_hat"].float(), x)
+
+
+def vae_elbo(beta: float = 1.0) -> Objective:
+    """The VAE's negative ELBO per pixel: BCE per pixel + ``beta`` * KL(q(z|x) || N(0, I)) / pixels.
+
+    The ELBO sums the likelihood over pixels; dividing the whole of it by the pixel count keeps
+    that balance between the two terms while the number reads like every other per-pixel loss.
+    """
+
+    def objective(model: nn.Module, x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+        out = model(x, generator=gen)
+        mu, logvar = out["mu"].float(), out["logvar"].float()
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1).mean()
+        return F.binary_cross_entropy_with_logits(out["logits"].float(), x) + beta * kl / x[0].numel()
+
+    return objective
+
+
+def rae_l2(beta: float = 1.0, decoder_lambda: float = 1e-5) -> Objective:
+    """RAE-L2 (Ghosh et al., ICLR 2020): BCE + ``beta`` * ||z||^2 / 2 per image + decoder weight decay.
+
+    The code penalty is the VAE's pull of the mean towards the origin without the noise; the
+    decoder's squared weights (``decoder_lambda``, the encoder left free) keep the decoder smooth, so
+    nearby codes decode to similar images. Like :func:`vae_elbo` the code term is divided by the
+    pixel count, so ``beta = 1`` weighs it exactly as the VAE weighs ``mu^2 / 2``.
+    """
+
+    def objective(model: nn.Module, x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+        out = model(x)
+        code = 0.5 * out["z"].float().pow(2).sum(dim=1).mean() / x[0].numel()
+        rec = F.binary_cross_entropy_with_logits(out["logits"].float(), x)
+        return rec + beta * code + decoder_lambda * squared_weights(model, "decoder")
+
+    return objective
+
+
+def cross_entropy(
+    model: nn.Module, x: torch.Tensor, gen: torch.Generator | None, target: torch.Tensor
+) -> torch.Tensor:
+    """Classification loss, for models trained with ``fit(..., targets=...)`` (the digit judge)."""
+    return F.cross_entropy(model(x)["logits"].float(), target)

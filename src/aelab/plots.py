@@ -107,21 +107,27 @@ def panels(n: int, size: float = 4.0, ncols: int | None = None) -> tuple[plt.Fig
     return fig, flat[:n]
 
 
-def latent_maps(codes: torch.Tensor, originals: torch.Tensor) -> plt.Figure:
-    """Each image next to its latent: the C channel maps (S x S each) tiled in a square."""
+def latent_maps(
+    codes: torch.Tensor, originals: torch.Tensor, reconstructions: torch.Tensor | None = None
+) -> plt.Figure:
+    """Each image (and its reconstruction, when given) above its latent: the C channel maps
+    (S x S each) tiled in a square, each image's code scaled to its own min..max."""
     n, c = codes.shape[:2]
     per_row = math.ceil(math.sqrt(c))
-    fig, axes = plt.subplots(2, n, figsize=(1.4 * n, 3.0), squeeze=False)
+    rows = [("image", originals)] + ([("reconstructed", reconstructions)] if reconstructions is not None else [])
+    fig, axes = plt.subplots(len(rows) + 1, n, figsize=(1.4 * n, 1.5 * (len(rows) + 1)), squeeze=False)
     for i in range(n):
         z = codes[i]
         z = (z - z.min()) / (z.max() - z.min() + 1e-8)
-        axes[0][i].imshow(_np_image(originals[i]))
-        axes[1][i].imshow(tile(z.unsqueeze(1), per_row), cmap="viridis")
-        for a in (axes[0][i], axes[1][i]):
+        for r, (_, images) in enumerate(rows):
+            axes[r][i].imshow(_np_image(images[i]))
+        axes[-1][i].imshow(tile(z.unsqueeze(1), per_row), cmap="viridis")
+        for a in (row[i] for row in axes):
             a.set_xticks([])
             a.set_yticks([])
-    axes[0][0].set_ylabel("image", fontsize=8)
-    axes[1][0].set_ylabel("latent", fontsize=8)
+    for r, (label, _) in enumerate(rows):
+        axes[r][0].set_ylabel(label, fontsize=8)
+    axes[-1][0].set_ylabel("latent", fontsize=8)
     fig.subplots_adjust(wspace=0.05, hspace=0.05)
     return fig
 
@@ -148,3 +154,29 @@ def curves(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return fig
+
+
+def class_map(
+    ax: plt.Axes,
+    classes: Sequence[int],
+    judged: Sequence[bool],
+    n: int,
+    title: str = "",
+    extent: tuple[float, float] | None = None,
+) -> None:
+    """A classifier's verdict on each cell of an ``n x n`` decoded grid (row-major, as ``tile``):
+    the cell's digit on its class colour where judged real, blank grey where not."""
+    cmap = plt.get_cmap("tab10")
+    grey = (0.88, 0.88, 0.88)
+    rgb = np.array([cmap(int(c) % 10)[:3] if ok else grey for c, ok in zip(classes, judged)]).reshape(n, n, 3)
+    lo, hi = extent if extent else (-0.5, n - 0.5)
+    ax.imshow(rgb, extent=(lo, hi, lo, hi), interpolation="nearest")
+    step = (hi - lo) / n
+    for i, (c, ok) in enumerate(zip(classes, judged)):
+        if ok:
+            r, q = divmod(i, n)
+            ax.text(lo + (q + 0.5) * step, hi - (r + 0.5) * step, str(int(c)), ha="center", va="center", fontsize=6)
+    if not extent:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax.set_title(title, fontsize=9)

@@ -19,9 +19,11 @@ from typing import Any
 
 import torch
 
-from aelab.checkpoint import atomic_write
+from aelab.checkpoint import atomic_write, atomic_write_many
 from aelab.errors import UserError
-from aelab.runtime import get_dist
+from aelab.runtime import barrier, get_dist
+
+COMMAND: list[str] | None = None  # the argv the CLI was called with (set by aelab.cli.main; else sys.argv)
 
 
 class RunDir:
@@ -38,6 +40,7 @@ class RunDir:
         used = self.path.is_dir() and any(self.path.iterdir())
         if used and not (resume or overwrite):
             raise UserError(f"output folder {self.path} already holds a run; pass --resume or --overwrite")
+        barrier()  # under torchrun every rank looks before rank 0 creates anything, or the others see a "used" folder
         if used and overwrite and not resume and get_dist().is_main:
             for name in ("figures", "checkpoints"):
                 shutil.rmtree(self.path / name, ignore_errors=True)
@@ -49,6 +52,8 @@ class RunDir:
             self.figures.mkdir(parents=True, exist_ok=True)
             self.checkpoints.mkdir(parents=True, exist_ok=True)
             (self.path / "FAILED").unlink(missing_ok=True)
+            for stale in [*self.path.glob(".*.tmp"), *self.figures.glob(".*.tmp*"), *self.checkpoints.glob(".*.tmp")]:
+                stale.unlink(missing_ok=True)  # left by a run killed mid-write
 
     def checkpoint(self, name: str) -> Path:
         return self.checkpoints / f"{name}.pt"
@@ -139,7 +144,7 @@ class Report:
         """State what produced these numbers: command, seed, versions, device."""
         from aelab import __version__
 
-        argv = sys.argv if argv is None else argv
+        argv = (COMMAND or sys.argv) if argv is None else argv
         dev = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
         info = {
             "command": shlex.join(["aelab", *argv[1:]]),
@@ -158,5 +163,9 @@ class Report:
             return
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         body = "\n".join([*self.lines, f"---\n*Written by aelab on {stamp}.*", ""])
-        atomic_write(self.run.path / "metrics.json", json.dumps(_clean(self.metrics), indent=2) + "\n")
-        atomic_write(self.run.path / "report.md", body)
+        atomic_write_many(
+            {
+                self.run.path / "metrics.json": json.dumps(_clean(self.metrics), indent=2) + "\n",
+                self.run.path / "report.md": body,
+            }
+        )

@@ -9,6 +9,7 @@ outside the target folder.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import tarfile
@@ -62,6 +63,8 @@ def _fetch(url: str, part: Path, timeout: float, desc: str) -> None:
             for block in iter(lambda: response.read(CHUNK), b""):
                 out.write(block)
                 bar.update(len(block))
+            if total is not None and out.tell() < total:  # connection cut: keep the part for a resume
+                raise ConnectionError(f"connection closed after {out.tell():,} of {total:,} bytes")
 
 
 def download(urls: Sequence[str], dest: Path, sha256: str | None, timeout: float = 30.0) -> Path:
@@ -78,7 +81,7 @@ def download(urls: Sequence[str], dest: Path, sha256: str | None, timeout: float
     for url in urls:
         try:
             _fetch(url, part, timeout, dest.name)
-        except (urllib.error.URLError, OSError, ValueError) as e:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
             failures.append(f"{url}: {getattr(e, 'reason', e)}")
             continue
         if sha256 is not None and (got := sha256_of(part)) != sha256:
@@ -126,6 +129,8 @@ def safe_extract(archive: Path, dest: Path) -> list[str]:
                 tar.extractall(tmp, members=members)
     except tarfile.TarError as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, getattr(tarfile, "FilterError", ())):  # e.g. a chain of links that leaves the target
+            raise UserError(f"{archive}: refusing unsafe member ({e})") from None
         raise UserError(f"{archive}: not a readable tar archive ({e})") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -50,7 +50,7 @@ def read_idx_folder(folder: str | Path) -> ImageData:
     """Load the four MNIST-format IDX files from ``folder`` (MNIST, Fashion-MNIST, ...)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise UserError(f"data folder {folder} does not exist")
+        raise UserError(f"data folder {folder} {'is not a folder' if folder.exists() else 'does not exist'}")
     paths = {key: _find(folder, stem) for key, stem in FILES.items()}
     missing = [FILES[k] for k, p in paths.items() if p is None]
     if missing:
@@ -62,6 +62,8 @@ def read_idx_folder(folder: str | Path) -> ImageData:
             raise UserError(f"{paths[split + '_images']}: expected 3-D images (N, H, W), got {images.shape}")
         if images.dtype != np.uint8:
             raise UserError(f"{paths[split + '_images']}: expected uint8 pixels, got {images.dtype}")
+        if len(images) == 0:
+            raise UserError(f"{paths[split + '_images']}: holds no images")
         if labels.ndim != 1 or len(labels) != len(images):
             raise UserError(
                 f"{paths[split + '_labels']}: {labels.shape[0] if labels.ndim else 0} labels "

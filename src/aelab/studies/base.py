@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from aelab.checkpoint import atomic_write
 from aelab.errors import TrainingInterrupted, UserError
 from aelab.report import Report, RunDir
 from aelab.runtime import barrier, configure_torch, init_distributed, resolve_device, seed_everything
@@ -51,17 +53,51 @@ class Session:
         test: torch.Tensor,
         prepare: Prepare,
         cfg: TrainConfig,
+        targets: tuple[torch.Tensor, torch.Tensor] | None = None,
+        metrics_key: Sequence[str] | None = None,
     ) -> nn.Module:
         """Train (or resume, or reload when finished) ``model`` under checkpoint ``name``.
 
         Every model restarts from the same seed, so adding or skipping parts never changes the
-        others' results.
+        others' results. ``targets`` (train, test labels) are for supervised models (see ``fit``).
+        A model made with ``aelab.models.registry.build`` is described in ``checkpoints/models.json``
+        (class, arguments, input scaling, and ``metrics_key``: where its numbers sit in
+        metrics.json, default ``[name]``), so ``aelab evaluate`` can rebuild it later.
         """
+        self._describe(name, model, prepare, metrics_key)
         torch.manual_seed(cfg.seed + self.dist.rank)
         self.histories[name] = fit(
-            name, model, objective, train, test, prepare, replace(cfg), self.device, self.run.checkpoint(name), self.log
+            name,
+            model,
+            objective,
+            train,
+            test,
+            prepare,
+            replace(cfg),
+            self.device,
+            self.run.checkpoint(name),
+            self.log,
+            targets=targets,
         )
         return model
+
+    def _describe(self, name: str, model: nn.Module, prepare: Prepare, metrics_key: Sequence[str] | None) -> None:
+        from aelab.models.registry import MODELS_FILE, spec_of
+
+        spec = spec_of(model)
+        if spec is None or not self.dist.is_main:
+            return
+        path = self.run.checkpoints / MODELS_FILE
+        try:
+            models = json.loads(path.read_text()) if path.exists() else {}
+        except (OSError, ValueError):
+            models = {}
+        models[name] = {
+            **spec,
+            "input": getattr(prepare, "__name__", "unit"),
+            "metrics_key": list(metrics_key or [name]),
+        }
+        atomic_write(path, json.dumps(models, indent=2) + "\n")
 
     @contextmanager
     def guard(self) -> Iterator[None]:
@@ -73,6 +109,9 @@ class Session:
             raise
         except UserError as e:
             self.run.fail(str(e))
+            raise
+        except KeyboardInterrupt:  # Ctrl-C outside a training step (evaluation, figures, a checkpoint write)
+            self.run.fail("interrupted (Ctrl-C) outside training; checkpoints of finished epochs are kept")
             raise
         except BaseException as e:
             self.run.fail(f"{type(e).__name__}: {e}")

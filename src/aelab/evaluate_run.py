@@ -1,0 +1,178 @@
+"""``aelab evaluate RUN_DIR --data DIR``: a finished run's models, scored on someone else's images.
+
+The run folder says how to rebuild each model (``checkpoints/models.json``, written while the study
+trained them); the finished checkpoints give the weights. Every image of ``--data`` counts as test
+data: an IDX folder (train and test files together) or a photo folder (decoded like the dogs study,
+through the same cache). The scores land at the same places as in the run's ``metrics.json``
+(``ae.test_psnr``, ``noisy.0.05.test_psnr``, ``explore.cnn.test_psnr``, ...), so the two files
+compare key by key.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aelab.checkpoint import atomic_write, load_checkpoint, load_model_state
+from aelab.data.base import ImageData
+from aelab.errors import UserError
+from aelab.evaluate import mean_psnr, predict, ssim
+from aelab.models.channel import snr_db
+from aelab.models.registry import MODELS_FILE, from_spec
+from aelab.report import _clean
+from aelab.runtime import resolve_device
+from aelab.studies.base import from_signed, signed, unit
+
+PREPARE = {"unit": unit, "signed": signed}
+
+
+def load_run_models(run_dir: str | Path, device: torch.device) -> tuple[dict[str, tuple[dict, nn.Module]], list[str]]:
+    """Every finished model of a run: name -> (its description, the model in eval mode); plus notes
+    on the ones left out (missing or unfinished checkpoints)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"run folder {run_dir} does not exist")
+    index = run_dir / "checkpoints" / MODELS_FILE
+    if not index.is_file():
+        raise UserError(f"{run_dir} is not an aelab run folder with reloadable models (no checkpoints/{MODELS_FILE})")
+    try:
+        specs = json.loads(index.read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{index} is not readable JSON ({e})") from None
+    if not isinstance(specs, dict):
+        raise UserError(f"{index} does not describe any models")
+    models, notes = {}, []
+    for name, spec in specs.items():
+        path = run_dir / "checkpoints" / f"{name}.pt"
+        if not path.is_file():
+            notes.append(f"{name}: no checkpoint")
+            continue
+        state = load_checkpoint(path)
+        epochs = int(state.get("config", {}).get("epochs", 0))
+        if int(state.get("epoch", 0)) < epochs:
+            notes.append(f"{name}: unfinished ({state.get('epoch', 0)} of {epochs} epochs)")
+            continue
+        if spec.get("input") not in PREPARE:
+            notes.append(f"{name}: unknown input scaling {spec.get('input')!r}")
+            continue
+        model = from_spec({"class": spec["class"], "kwargs": spec["kwargs"]})
+        load_model_state(model, state, path)
+        models[name] = (spec, model.to(device).eval())
+    if not models:
+        raise UserError(f"{run_dir}: no finished model to evaluate ({'; '.join(notes) or 'none listed'})")
+    return models, notes
+
+
+def load_eval_images(data: str | Path, shape: tuple[int, ...], limit: int | None = None) -> ImageData:
+    """All images of ``data`` as one test set, shaped like the models' input ``(C, H, W)``."""
+    from aelab.data.mnist import FILES, _find, read_idx_folder
+    from aelab.data.photos import load_photos
+
+    folder = Path(data).expanduser()
+    if not folder.is_dir():
+        raise UserError(f"data folder {folder} does not exist")
+    if all(_find(folder, stem) for stem in FILES.values()):
+        d = read_idx_folder(folder)
+        kind = "IDX folder"
+    else:
+        d = load_photos(folder, size=shape[-1], limit=limit)
+        kind = "photo folder"
+    images = torch.cat([d.train, d.test])
+    if limit is not None:
+        images = images[:limit]
+    if tuple(images.shape[1:]) != tuple(shape):
+        c, h, w = images.shape[1:]
+        raise UserError(
+            f"the run's models take {shape[0]}x{shape[1]}x{shape[2]} images; {folder} ({kind}) holds {c}x{h}x{w}"
+        )
+    return ImageData(images, images[:0], source=f"{folder} ({kind})", info=dict(d.info))
+
+
+@torch.no_grad()
+def score_model(
+    spec: dict, model: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 256, seed: int = 0
+) -> dict[str, float]:
+    """PSNR/SSIM/MSE on [0, 1]; BCE for sigmoid-output models; noisy models also at their variance."""
+    prepare = PREPARE[spec["input"]]
+    x = images.float() / 255.0
+    channel = getattr(model, "channel", None)
+    variance = float(getattr(channel, "variance", 0.0) or 0.0)
+    extra = {"noise": False} if channel is not None else {}
+    out = predict(model, images, prepare, device, batch_size, **extra)
+    x01 = from_signed(out["x_hat"]) if spec["input"] == "signed" else out["x_hat"].clamp(0, 1)
+    scores = {
+        "test_mse": float((x01 - x).pow(2).mean()),
+        "test_psnr": mean_psnr(x01, x),
+        "test_ssim": float(ssim(x01, x).mean()),
+    }
+    if "logits" in out:
+        scores["test_bce"] = float(F.binary_cross_entropy_with_logits(out["logits"], x))
+    if variance > 0:
+        gen = torch.Generator(device=device).manual_seed(seed + 11)
+        noisy = predict(model, images, prepare, device, batch_size, noise=True, generator=gen)["x_hat"]
+        noisy01 = from_signed(noisy) if spec["input"] == "signed" else noisy.clamp(0, 1)
+        scores = {
+            "variance": variance,
+            "snr_db": snr_db(variance),
+            "test_psnr": mean_psnr(noisy01, x),
+            "test_ssim": float(ssim(noisy01, x).mean()),
+            "test_mse": float((noisy01 - x).pow(2).mean()),
+            "test_psnr_clean": scores["test_psnr"],
+        }
+    return scores
+
+
+def _place(tree: dict, path: list[str], value: dict) -> None:
+    node = tree
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node.setdefault(path[-1], {}).update(value)
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None or not math.isfinite(v) else f"{v:.2f}"
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    data: str | Path,
+    json_path: str | Path | None = None,
+    device: str = "auto",
+    batch_size: int = 256,
+    seed: int = 0,
+    limit: int | None = None,
+) -> Path:
+    """Score every finished model of ``run_dir`` on all images of ``data``; print a table, write JSON."""
+    dev = resolve_device(device)
+    models, notes = load_run_models(run_dir, dev)
+    shape = next(iter(models.values()))[1].image_shape
+    evaluation = load_eval_images(data, shape, limit)
+    images = evaluation.train
+    result: dict = {
+        "data": {"source": evaluation.source, "n_test": len(images), "skipped": evaluation.info.get("skipped", 0)},
+        "evaluation": {"run_dir": str(run_dir), "models": list(models), "left_out": notes},
+    }
+    rows = []
+    for name, (spec, model) in models.items():
+        scores = score_model(spec, model, images, dev, batch_size, seed)
+        _place(result, list(spec.get("metrics_key") or [name]), scores)
+        rows.append((name, scores))
+
+    print(f"{len(images):,} images from {evaluation.source}")
+    print(f"{'model':<24} {'PSNR (dB)':>10} {'SSIM':>7} {'MSE':>9} {'PSNR clean':>11} {'noise var':>10}")
+    for name, sc in rows:
+        print(
+            f"{name:<24} {_fmt(sc['test_psnr']):>10} {sc['test_ssim']:>7.3f} {sc['test_mse']:>9.5f} "
+            f"{_fmt(sc.get('test_psnr_clean')):>11} {sc.get('variance', 0.0):>10g}"
+        )
+    for note in notes:
+        print(f"aelab: left out {note}", file=sys.stderr)
+    out = Path(json_path) if json_path is not None else Path(run_dir) / f"evaluate_{Path(data).name or 'data'}.json"
+    atomic_write(out, json.dumps(_clean(result), indent=2) + "\n")
+    return out

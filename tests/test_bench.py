@@ -1,0 +1,88 @@
+"""A tiny run of benchmarks/bench.py on generated data: every number it reports is there and sane."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import bench  # noqa: E402
+
+MODEL_KEYS = {
+    "label", "data", "aelab_batch", "channels_last", "flops_per_sample", "seed_samples_per_s",
+    "aelab_samples_per_s", "speedup_vs_seed", "aelab_gflops", "seed_gflops", "aelab_fraction_of_gemm",
+    "aelab_fraction_of_same_precision_gemm", "data_share", "seed_data_share", "bf16_autocast",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str]:
+    root = tmp_path_factory.mktemp("bench")
+    out = root / "bench.json"
+    argv = [
+        "--seconds", "0.3", "--rounds", "1", "--warmup", "1", "--device", "cpu", "--data", str(root / "absent"),
+        "--mnist-batch", "32", "--dogs-batch", "4", "--seed-batch", "4", "--photos", "16", "--json", str(out),
+    ]  # fmt: skip
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        returned = bench.main(argv)
+    return returned, out, buf.getvalue()
+
+
+@pytest.mark.slow  # one tiny benchmark run: ~8 s on a quiet 2-core CPU
+def test_json_has_every_key(result: tuple[dict, Path, str]) -> None:
+    returned, out, _ = result
+    written = json.loads(out.read_text())
+    assert written["models"].keys() == {"mnist", "dogs"}
+    assert {"date", "command", "machine", "settings", "gemm_gflops", "rounds"} <= written.keys()
+    assert {"name", "cpu_count", "torch_threads", "loadavg_before", "loadavg_after"} <= written["machine"].keys()
+    assert written["gemm_gflops"] > 0.1
+    for name, entry in written["models"].items():
+        assert entry.keys() >= MODEL_KEYS, name
+        for key in MODEL_KEYS - {"label", "data", "channels_last", "bf16_autocast"}:
+            assert math.isfinite(entry[key]) and entry[key] > 0, (name, key)
+        assert entry["aelab_samples_per_s"] == pytest.approx(returned["models"][name]["aelab_samples_per_s"])
+        assert "generated" in entry["data"]
+        assert 0 < entry["data_share"] < 1 and 0 < entry["seed_data_share"] < 1
+    assert written["models"]["dogs"]["aelab_batch"] == 4
+    assert written["models"]["dogs"]["channels_last"] is True  # a conv model
+    assert written["models"]["mnist"]["channels_last"] is False
+    assert written["settings"]["seed_batch"] == 4
+
+
+@pytest.mark.slow  # one tiny benchmark run: ~8 s on a quiet 2-core CPU
+def test_flops_per_sample_match_the_layer_sizes(result: tuple[dict, Path, str]) -> None:
+    """MLP 784-1024-512-128-2 and mirror: 2*in*out forward, twice that backward, no input grad for layer 1."""
+    widths = [784, 1024, 512, 128, 2, 128, 512, 1024, 784]
+    macs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    expected = 6 * macs - 2 * 784 * 1024
+    assert result[0]["models"]["mnist"]["flops_per_sample"] == pytest.approx(expected)
+    # the dogs AE is dominated by its 3x3 convolutions: about a GFLOP per 64x64 photo per step
+    assert 0.8e9 < result[0]["models"]["dogs"]["flops_per_sample"] < 1.4e9
+
+
+@pytest.mark.slow  # one tiny benchmark run: ~8 s on a quiet 2-core CPU
+def test_table_is_printed(result: tuple[dict, Path, str]) -> None:
+    table = result[2]
+    assert "fp32 GEMM 2048x2048" in table
+    assert "MNIST MLP AE" in table and "dogs conv AE" in table
+    assert "speedup" in table
+
+
+def test_generated_photos_are_64px_jpegs(tmp_path: Path) -> None:
+    from PIL import Image
+
+    paths = bench.write_photos(tmp_path, 3)
+    assert len(paths) == 3
+    with Image.open(paths[0]) as img:
+        assert img.format == "JPEG" and img.size == (64, 64)
+    images, files = bench.decode_all(tmp_path)
+    assert images.shape == (3, 3, 64, 64) and images.dtype == torch.uint8
+    assert sorted(files) == sorted(paths)

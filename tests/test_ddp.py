@@ -1,0 +1,207 @@
+"""Two CPU processes under torchrun (gloo): training works and rank 0 alone writes the run folder.
+
+Every rank runs the real ``python -m aelab mnist``; a ``sitecustomize`` audit hook, loaded by each
+rank, records every file it creates, renames or opens for writing inside the output folder, so the
+test sees who wrote what instead of guessing from the final files.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import write_mnist_folder
+
+AUDIT_HOOK = textwrap.dedent(
+    """
+    import os, sys
+    _out = os.environ.get("AELAB_TEST_OUT")
+    _log = os.environ.get("AELAB_TEST_WRITES")
+    _rank = os.environ.get("RANK")
+    if _out and _log and _rank is not None:
+        _busy = [False]
+
+        def _hook(event, args):
+            if _busy[0] or event not in ("open", "os.rename", "os.mkdir", "os.remove"):
+                return
+            if event == "open":
+                path, mode, flags = args
+                writing = (mode and any(c in mode for c in "wax+")) or (flags or 0) & (os.O_WRONLY | os.O_RDWR)
+                if not writing:
+                    return
+                paths = [path]
+            else:
+                paths = list(args[:2]) if event == "os.rename" else [args[0]]
+            for p in paths:
+                if isinstance(p, (str, bytes, os.PathLike)) and os.fsdecode(p).startswith(_out):
+                    _busy[0] = True
+                    try:
+                        with open(f"{_log}.{_rank}", "a") as f:
+                            f.write(f"{event} {os.fsdecode(p)}\\n")
+                    finally:
+                        _busy[0] = False
+
+        sys.addaudithook(_hook)
+    """
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _finite_numbers(tree: object) -> list[float]:
+    if isinstance(tree, dict):
+        return [v for x in tree.values() for v in _finite_numbers(x)]
+    if isinstance(tree, list):
+        return [v for x in tree for v in _finite_numbers(x)]
+    return [tree] if isinstance(tree, float) else []
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("ddp")
+    data = write_mnist_folder(root / "data", n_train=512, n_test=128)
+    out = root / "run"
+    hook_dir = root / "hook"
+    hook_dir.mkdir()
+    (hook_dir / "sitecustomize.py").write_text(AUDIT_HOOK)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(hook_dir), os.environ.get("PYTHONPATH", "")]),
+        "AELAB_TEST_OUT": str(out),
+        "AELAB_TEST_WRITES": str(root / "writes"),
+        "AELAB_DATA": str(root / "cache"),
+        "OMP_NUM_THREADS": "1",
+    }
+    # ae trains ae2d; manifold and dae add evaluation-only code paths between trainings
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--nnodes", "1",
+        "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
+        "-m", "aelab", "mnist", "--data-dir", str(data), "--out", str(out), "--quick", "--device", "cpu",
+        "--parts", "ae,dae,manifold", "--epochs", "3", "--batch-size", "32", "--no-download",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    writes = {
+        r: (root / f"writes.{r}").read_text().split("\n") if (root / f"writes.{r}").exists() else [] for r in "01"
+    }
+    return {"proc": proc, "out": out, "writes": {r: [w for w in v if w] for r, v in writes.items()}}
+
+
+@pytest.mark.slow
+def test_two_ranks_train_and_finish(ddp_run: dict) -> None:
+    proc = ddp_run["proc"]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    metrics = json.loads((ddp_run["out"] / "metrics.json").read_text())
+    assert metrics["run"]["world_size"] == 2
+    assert metrics["data"]["n_train"] == 512  # every rank loaded all of it; each trained on its half
+    numbers = _finite_numbers(metrics)
+    assert len(numbers) > 5 and all(math.isfinite(v) for v in numbers)
+    assert 0.0 <= metrics["ae2d"]["knn5_acc"] <= 1.0
+    assert metrics["ae2d"]["test_bce"] < 0.68  # an untrained AE outputs ~0.5 everywhere: BCE ln 2 = 0.693
+
+
+@pytest.mark.slow
+def test_losses_go_down_and_every_epoch_is_logged_once(ddp_run: dict) -> None:
+    assert ddp_run["proc"].returncode == 0
+    with open(ddp_run["out"] / "train_log.csv") as f:
+        rows = list(csv.DictReader(f))
+    keys = [(r["model"], int(r["epoch"])) for r in rows]
+    assert len(keys) == len(set(keys)), "a rank appended duplicate rows"
+    assert {m for m, _ in keys} == {"ae2d", "dae_b2", "dae_b32"}
+    for model in ("ae2d", "dae_b2", "dae_b32"):
+        losses = [float(r["train_loss"]) for r in rows if r["model"] == model]
+        assert [e for m, e in keys if m == model] == [1, 2, 3]
+        assert all(math.isfinite(v) for v in losses)
+        assert losses[-1] < losses[0], (model, losses)
+
+
+@pytest.mark.slow
+def test_only_rank_zero_writes(ddp_run: dict) -> None:
+    assert ddp_run["proc"].returncode == 0
+    out: Path = ddp_run["out"]
+    rank0, rank1 = ddp_run["writes"]["0"], ddp_run["writes"]["1"]
+    assert rank1 == [], f"rank 1 wrote into the run folder: {rank1[:5]}"
+    written = " ".join(rank0)
+    for name in ("report.md", "metrics.json", "train_log.csv", "ae2d.pt", "manifold.png"):
+        assert name in written, name
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert not [f for f in files if f.endswith(".tmp") or "/." in f or f.startswith(".")], files
+    assert "FAILED" not in files
+    assert sorted(p.name for p in (out / "checkpoints").glob("*.pt")) == ["ae2d.pt", "dae_b2.pt", "dae_b32.pt"]
+    report = (out / "report.md").read_text()
+    assert report.count("# aelab: deep autoencoders on MNIST") == 1
+    assert "world_size**: `2`" in report
+    assert ddp_run["proc"].stdout.count("aelab: done") == 1, "every rank announced the result"
+
+
+RESUME_WORKER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    from aelab.errors import UserError
+    from aelab.losses import RECONSTRUCTION
+    from aelab.models.mlp import MLPAutoencoder
+    from aelab.runtime import init_distributed, shutdown_distributed
+    from aelab.studies.base import unit
+    from aelab.train import TrainConfig, fit
+
+    d = init_distributed("cpu")
+    tmp = Path(sys.argv[1])
+    data = torch.load(tmp / "data.pt")
+    ckpt = tmp / ("one_epoch.pt" if d.rank == 0 else "absent.pt")  # as if --out were local to each machine
+    try:
+        fit("ae", MLPAutoencoder(hidden=(16,)), RECONSTRUCTION["bce"], data, data[:16], unit,
+            TrainConfig(epochs=2, batch_size=16), torch.device("cpu"), ckpt)
+        outcome = "trained"
+    except UserError as e:
+        outcome = f"UserError: {e}"
+    (tmp / f"outcome{d.rank}").write_text(outcome)
+    shutdown_distributed()
+    """
+)
+
+
+@pytest.mark.slow
+def test_ranks_resuming_from_different_epochs_stop_instead_of_hanging(tmp_path: Path) -> None:
+    import torch
+
+    from aelab.losses import RECONSTRUCTION
+    from aelab.models.mlp import MLPAutoencoder
+    from aelab.studies.base import unit
+    from aelab.train import TrainConfig, fit
+
+    torch.manual_seed(0)
+    data = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8)
+    torch.save(data, tmp_path / "data.pt")
+    fit(
+        "ae", MLPAutoencoder(hidden=(16,)), RECONSTRUCTION["bce"], data, data[:16], unit,
+        TrainConfig(epochs=1, batch_size=16), torch.device("cpu"), tmp_path / "one_epoch.pt",
+    )  # fmt: skip
+    (tmp_path / "worker.py").write_text(RESUME_WORKER)
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+        "--master_port", str(_free_port()), str(tmp_path / "worker.py"), str(tmp_path),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for rank in (0, 1):
+        outcome = (tmp_path / f"outcome{rank}").read_text()
+        assert outcome.startswith("UserError: ranks found different checkpoints for ae"), outcome
+        assert "shared file system" in outcome
+    assert "rank 0 is at epoch 1" in (tmp_path / "outcome0").read_text()

@@ -1,0 +1,311 @@
+"""The dogs study: model shapes, the noisy channel, Gaussian sampling, the CLI end to end, evaluate."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from aelab.cli import main
+from aelab.data.photos import find_photos, load_photos
+from aelab.evaluate_run import load_run_models, score_model
+from aelab.latent import fit_gaussian
+from aelab.models.channel import AWGNChannel, power_normalize
+from aelab.models.conv import ConvAutoencoder
+from aelab.models.registry import build, from_spec, spec_of
+from aelab.studies.dogs import VARIANCES, var_key
+
+from conftest import DOGS_DIR
+
+# ---------------------------------------------------------------- model, channel, latent
+
+
+def test_lab_layout_gives_a_16x8x8_latent_and_16x16x16_on_request():
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    model = build(ConvAutoencoder, image_size=64, latent_channels=16, latent_size=8).eval()
+    out = model(x)
+    assert out["z"].shape == (2, 16, 8, 8) and out["x_hat"].shape == (2, 3, 64, 64)
+    assert out["x_hat"].abs().max() <= 1 and (out["z"] >= 0).all()  # Tanh out, ReLU code
+    big = ConvAutoencoder(64, 16, 16).eval()
+    assert big(x)["z"].shape == (2, 16, 16, 16)
+
+
+def test_registry_rebuilds_a_noisy_model_with_the_same_weights():
+    model = build(ConvAutoencoder, image_size=64, latent_channels=8, channel=build(AWGNChannel, variance=0.1))
+    spec = json.loads(json.dumps(spec_of(model)))  # what models.json holds
+    again = from_spec(spec)
+    again.load_state_dict(model.state_dict())
+    assert isinstance(again.channel, AWGNChannel) and again.channel.variance == 0.1
+    x = torch.rand(3, 3, 64, 64)
+    assert torch.equal(model.eval()(x, noise=False)["x_hat"], again.eval()(x, noise=False)["x_hat"])
+
+
+def test_power_normalisation_is_per_sample():
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(5, 16, 8, 8, generator=g) * torch.tensor([0.01, 1.0, 3.0, 100.0, 7.0]).view(5, 1, 1, 1)
+    out = AWGNChannel(0.1).eval()(z)  # eval mode: normalise only
+    power = out.flatten(1).pow(2).mean(dim=1)
+    assert torch.allclose(power, torch.ones(5), atol=1e-5)
+    # the lab normalised the whole batch: one sample's code depended on the others; here it does not
+    assert torch.allclose(power_normalize(z[:1]), out[:1], atol=1e-6)
+
+
+@pytest.mark.parametrize("variance", VARIANCES)
+def test_measured_noise_variance_matches_the_flag(variance):
+    z = torch.rand(64, 16, 8, 8) + 0.5
+    channel = AWGNChannel(variance)
+    clean = channel(z, noise=False)
+    noisy = channel(z, noise=True, generator=torch.Generator().manual_seed(1))
+    measured = (noisy - clean).var().item()
+    assert abs(measured - variance) / variance < 0.03  # 65,536 draws: about 0.6% standard error
+    assert abs(clean.pow(2).mean().item() - 1) < 1e-5
+    assert 10 * np.log10(1 / variance) == pytest.approx({0.05: 13.0103, 0.1: 10.0, 0.15: 8.2391}[variance], abs=1e-4)
+
+
+def test_gaussian_fit_of_256_codes_in_1024_dims():
+    rng = np.random.default_rng(0)
+    codes = np.maximum(rng.normal(0.3, 1.0, (256, 16, 8, 8)), 0)  # non-negative, sparse, like ReLU codes
+    fit = fit_gaussian(codes)
+    assert fit.mean.shape == (1024,) and fit.cov.shape == (1024, 1024)
+    assert fit.method.startswith("Ledoit-Wolf")
+    assert np.linalg.eigvalsh(fit.cov).min() > 0  # shrinkage makes the 256-sample covariance invertible
+    assert np.linalg.matrix_rank(np.cov(codes.reshape(256, -1), rowvar=False)) < 1024  # the plain one is not
+    draws = fit.sample(9, seed=3)
+    assert draws.shape == (9, 1024) and np.array_equal(draws, fit.sample(9, seed=3))
+
+
+def test_gaussian_samples_follow_the_fitted_covariance():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(6, 6))
+    codes = rng.multivariate_normal(np.arange(6.0), a @ a.T + np.eye(6), size=400)
+    fit = fit_gaussian(codes)
+    draws = fit.sample(40_000, seed=0)
+    assert np.allclose(draws.mean(0), fit.mean, atol=0.1)
+    assert np.allclose(np.cov(draws, rowvar=False), fit.cov, atol=0.1 * np.abs(fit.cov).max())
+
+
+def test_variances_are_written_like_the_issue():
+    assert [var_key(v) for v in VARIANCES] == ["0.05", "0.1", "0.15"]
+
+
+# ---------------------------------------------------------------- the CLI end to end
+
+
+def _photo_folder(root: Path, n: int = 36) -> Path:
+    """Real dog photos when the shared data is here, otherwise smooth generated pictures."""
+    root.mkdir(parents=True)
+    real = find_photos(DOGS_DIR)[::90][:n] if DOGS_DIR.is_dir() else []
+    for i in range(n):
+        if i < len(real):
+            shutil.copy(DOGS_DIR / real[i], root / f"{i:02d}_{Path(real[i]).name}")
+        else:
+            y, x = np.mgrid[0:80, 0:96]
+            rgb = np.stack([x * 2 + i, y * 3, (x + y + 10 * i) % 256], -1) % 256
+            Image.fromarray(rgb.astype(np.uint8)).save(root / f"{i:02d}_generated.png")
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return root
+
+
+EXPECTED_FIGURES = {
+    "ae_loss.png",
+    "samples_latents.png",
+    "gauss_samples.png",
+    "perturb_0.1.png",
+    "perturb_0.25.png",
+    "perturb_0.5.png",
+    "perturb_1.png",
+    "perturb_psnr.png",
+    "noisy_psnr_vs_snr.png",
+    "noisy_gauss_samples.png",
+    "loss_curves.png",
+}
+ISSUE_KEYS = [
+    ("data", "n_train"),
+    ("data", "n_test"),
+    ("data", "skipped"),
+    ("ae", "test_psnr"),
+    ("ae", "test_ssim"),
+    ("ae", "test_mse"),
+    ("gauss", "nearest_train_psnr_mean"),
+    *[("perturb", s, "psnr_vs_clean") for s in ("0.1", "0.25", "0.5", "1")],
+    *[("noisy", v, k) for v in ("0.05", "0.1", "0.15") for k in ("test_psnr", "test_psnr_clean", "snr_db")],
+]
+
+
+def _get(tree: dict, path: tuple[str, ...]):
+    for key in path:
+        assert key in tree, f"missing metrics key {'.'.join(path)}"
+        tree = tree[key]
+    return tree
+
+
+@pytest.fixture(scope="module")
+def dogs_run(tmp_path_factory) -> tuple[Path, Path, int]:
+    """One quick `aelab dogs` run on a few dozen photos, shared by the tests below."""
+    tmp = tmp_path_factory.mktemp("dogs")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AELAB_DATA", str(tmp / "cache"))
+    folder = _photo_folder(tmp / "photos")
+    out = tmp / "run"
+    code = main(["dogs", "--data", str(folder), "--out", str(out), "--quick", "--limit", "40", "--seed", "3"])
+    yield folder, out, code
+    mp.undo()
+
+
+@pytest.mark.slow
+def test_cli_writes_every_output_and_metrics_key(dogs_run):
+    folder, out, code = dogs_run
+    assert code == 0
+    for name in ("report.md", "metrics.json", "train_log.csv"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    assert not (out / "FAILED").exists()
+    assert {p.name for p in (out / "figures").glob("*.png")} == EXPECTED_FIGURES
+    checkpoints = {p.name for p in (out / "checkpoints").iterdir()}
+    assert checkpoints == {"ae.pt", "noisy_var0.05.pt", "noisy_var0.1.pt", "noisy_var0.15.pt", "models.json"}
+
+    m = json.loads((out / "metrics.json").read_text())
+    for path in ISSUE_KEYS:
+        value = _get(m, path)
+        assert isinstance(value, (int, float)) and np.isfinite(value), path
+    assert m["data"]["n_train"] + m["data"]["n_test"] == 36 and m["data"]["skipped"] == 1
+    assert m["data"]["n_test"] >= 1
+    for v in ("0.05", "0.1", "0.15"):
+        assert m["noisy"][v]["snr_db"] == pytest.approx(10 * np.log10(1 / float(v)), abs=1e-3)
+        assert m["noisy"][v]["measured_noise_variance"] == pytest.approx(float(v), rel=0.1)
+        assert m["noisy"][v]["latent_power_min"] == pytest.approx(1.0, abs=1e-4)
+    assert m["config"]["latent_shape"] == [16, 8, 8]
+    assert 0 < m["ae"]["test_ssim"] <= 1 and m["ae"]["test_psnr"] == pytest.approx(
+        -10 * np.log10(m["ae"]["test_mse"]), abs=3
+    )
+    # the perturbation moves the decoded image further the larger it is
+    moves = [m["perturb"][s]["psnr_vs_clean"] for s in ("0.1", "0.25", "0.5", "1")]
+    assert moves == sorted(moves, reverse=True)
+
+    report = (out / "report.md").read_text()
+    for section in ("## 1. Conv autoencoder", "## 2.", "## 3. Sampling a Gaussian", "## 4. Perturbing", "## 5."):
+        assert section in report
+    assert "1 unreadable file(s) skipped" in report
+    assert "Ledoit-Wolf" in report and "**std**" in report and "**variance**" in report
+    for name in EXPECTED_FIGURES:
+        assert f"(figures/{name})" in report
+    log = (out / "train_log.csv").read_text().splitlines()
+    assert log[0] == "model,epoch,train_loss,test_loss,seconds"
+    assert {row.split(",")[0] for row in log[1:]} == {"ae", "noisy_var0.05", "noisy_var0.1", "noisy_var0.15"}
+
+
+@pytest.mark.slow
+def test_evaluate_reloads_the_run_and_matches_its_metrics(dogs_run, tmp_path, monkeypatch, capsys):
+    folder, out, code = dogs_run
+    assert code == 0
+    monkeypatch.setenv("AELAB_DATA", str(out.parent / "cache"))
+    target = tmp_path / "scores.json"
+    assert main(["evaluate", str(out), "--data", str(folder), "--json", str(target)]) == 0
+    printed = capsys.readouterr().out
+    assert "noisy_var0.1" in printed and "PSNR" in printed
+    scores = json.loads(target.read_text())
+    assert scores["data"]["n_test"] == 36 and scores["data"]["skipped"] == 1
+    for path in [("ae", "test_psnr"), ("ae", "test_ssim"), ("ae", "test_mse")]:
+        assert np.isfinite(_get(scores, path))
+    for v in ("0.05", "0.1", "0.15"):
+        for k in ("test_psnr", "test_psnr_clean", "snr_db"):
+            assert np.isfinite(_get(scores, ("noisy", v, k)))
+
+    # on the run's own held-out photos the reloaded models give the run's own numbers
+    metrics = json.loads((out / "metrics.json").read_text())
+    test = load_photos(folder, limit=40, progress=False).test
+    models, notes = load_run_models(out, torch.device("cpu"))
+    assert notes == [] and set(models) == {"ae", "noisy_var0.05", "noisy_var0.1", "noisy_var0.15"}
+    spec, ae = models["ae"]
+    assert score_model(spec, ae, test, torch.device("cpu"))["test_psnr"] == pytest.approx(
+        metrics["ae"]["test_psnr"], abs=1e-3
+    )
+    spec, noisy = models["noisy_var0.1"]
+    assert score_model(spec, noisy, test, torch.device("cpu"), seed=3)["test_psnr_clean"] == pytest.approx(
+        metrics["noisy"]["0.1"]["test_psnr_clean"], abs=1e-3
+    )
+
+
+@pytest.mark.slow
+def test_resume_of_a_finished_run_trains_nothing(dogs_run, tmp_path, monkeypatch):
+    folder, out, code = dogs_run
+    copy = tmp_path / "again"
+    shutil.copytree(out, copy)
+    before = (copy / "train_log.csv").read_text()
+    monkeypatch.setenv("AELAB_DATA", str(out.parent / "cache"))
+    args = ["dogs", "--data", str(folder), "--out", str(copy), "--quick", "--limit", "40", "--seed", "3"]
+    assert main([*args, "--resume", "--parts", "ae,noisy"]) == 0
+    assert (copy / "train_log.csv").read_text() == before
+    metrics = json.loads((copy / "metrics.json").read_text())
+    assert (
+        metrics["noisy"]["0.05"]["test_psnr"]
+        == json.loads((out / "metrics.json").read_text())["noisy"]["0.05"]["test_psnr"]
+    )
+
+
+def test_evaluate_an_mnist_run(tiny_mnist, tmp_path, capsys):
+    out = tmp_path / "mnist_run"
+    assert main(["mnist", "--data-dir", str(tiny_mnist), "--out", str(out), "--quick", "--parts", "ae"]) == 0
+    target = tmp_path / "m.json"
+    assert main(["evaluate", str(out), "--data", str(tiny_mnist), "--json", str(target)]) == 0
+    scores = json.loads(target.read_text())
+    assert scores["data"]["n_test"] == 256 + 64
+    for key in ("test_psnr", "test_ssim", "test_mse", "test_bce"):
+        assert np.isfinite(scores["ae2d"][key])
+    # a run's models only take images of their own shape
+    photos = _photo_folder(tmp_path / "photos", 4)
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--data", str(photos)]) == 2
+    assert "take 1x28x28 images" in capsys.readouterr().err
+
+
+def test_evaluate_needs_a_run_folder(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["evaluate", str(tmp_path / "empty"), "--data", str(tmp_path)]) == 2
+    assert "not an aelab run folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--variances", "0.05,0"], "--variances"),
+        (["--variances", "-0.1"], "--variances"),
+        (["--variances", "abc"], "--variances"),
+        (["--latent-size", "12"], "--latent-size"),
+        (["--latent-channels", "0"], "--latent-channels"),
+        (["--limit", "0"], "--limit"),
+        (["--epochs", "0"], "--epochs"),
+    ],
+)
+def test_bad_flags_are_one_line_errors(tmp_path, capsys, flags, message):
+    with pytest.raises(SystemExit) as e:
+        main(["dogs", "--data", str(tmp_path), "--out", str(tmp_path / "o"), *flags])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_part_and_missing_photos(tmp_path, capsys):
+    assert main(["dogs", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--parts", "ae,bogus"]) == 2
+    assert "unknown part(s) bogus" in capsys.readouterr().err
+    # no --data and nothing downloaded: one line that says how to get photos, and no run folder left behind
+    assert main(["dogs", "--out", str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "aelab download stanford-dogs" in err[0]
+    assert not (tmp_path / "o2").exists()
+
+
+def test_latent_size_16_is_a_16x16x16_code(tmp_path, monkeypatch):
+    folder = _photo_folder(tmp_path / "photos", 12)
+    out = tmp_path / "run16"
+    args = ["dogs", "--data", str(folder), "--out", str(out), "--quick", "--parts", "ae,samples", "--latent-size", "16"]
+    assert main(args) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["config"]["latent_shape"] == [16, 16, 16]
+    assert "latent 16x16x16 (4,096 numbers)" in (out / "report.md").read_text()
+    assert set(m) >= {"data", "ae", "samples"} and "noisy" not in m
