@@ -328,12 +328,12 @@ def study_config(study: str, args: argparse.Namespace) -> TrainConfig:
     """The training settings ``aelab <study>`` uses by default, so the benchmark measures what users get.
 
     Batch sizes come from the studies' configs; ``cpu_amp`` mirrors the ``TrainConfig`` each study
-    builds (the dogs study asks for bf16 on CPUs with native bf16, the MNIST study does not).
+    builds (both studies ask for bf16 on CPUs with native bf16).
     """
     if study == "mnist":
         from aelab.studies.mnist import MnistConfig
 
-        batch, cpu_amp = args.mnist_batch or MnistConfig().batch_size, False
+        batch, cpu_amp = args.mnist_batch or MnistConfig().batch_size, True
     else:
         from aelab.studies.dogs import DogsConfig
 

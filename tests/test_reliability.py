@@ -25,8 +25,9 @@ from aelab.cli import main
 
 from conftest import write_mnist_folder
 
-EPOCHS = 8
-# Small enough to start fast; 64 steps per epoch and 8 epochs leave a wide window for a kill to land mid-run.
+EPOCHS = 30
+# Small enough to start fast; 64 steps per epoch and 30 epochs leave a window of seconds for a kill to land
+# mid-run even when the test process is descheduled on a loaded machine.
 ARGS = ("--parts", "ae", "--hidden", "64", "--epochs", str(EPOCHS), "--batch-size", "8", "--device", "cpu")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 TIME_WORDS = ("second", "time", "date", "stamp", "duration", "elapsed")

@@ -55,6 +55,7 @@ class Session:
         cfg: TrainConfig,
         targets: tuple[torch.Tensor, torch.Tensor] | None = None,
         metrics_key: Sequence[str] | None = None,
+        init_from: nn.Module | None = None,
     ) -> nn.Module:
         """Train (or resume, or reload when finished) ``model`` under checkpoint ``name``.
 
@@ -63,8 +64,13 @@ class Session:
         A model made with ``aelab.models.registry.build`` is described in ``checkpoints/models.json``
         (class, arguments, input scaling, and ``metrics_key``: where its numbers sit in
         metrics.json, default ``[name]``), so ``aelab evaluate`` can rebuild it later.
+        ``init_from``: start from that trained model's weights (a warm start) instead of a fresh draw;
+        a checkpoint of ``name``, when there is one, still takes precedence.
         """
         self._describe(name, model, prepare, metrics_key)
+        _reinitialise(model, cfg.seed)
+        if init_from is not None:
+            model.load_state_dict(init_from.state_dict())
         torch.manual_seed(cfg.seed + self.dist.rank)
         self.histories[name] = fit(
             name,
@@ -116,6 +122,20 @@ class Session:
         except BaseException as e:
             self.run.fail(f"{type(e).__name__}: {e}")
             raise
+
+
+def _reinitialise(model: nn.Module, seed: int) -> None:
+    """Draw the model's initial weights from ``seed`` alone.
+
+    A model is built before it reaches ``Session.train``, after whatever else the study built or trained,
+    so its constructor's random draws depend on that history. Resetting every layer here makes a model's
+    starting point depend only on its architecture and the seed (the same on every rank).
+    """
+    torch.manual_seed(seed)
+    for module in model.modules():
+        reset = getattr(module, "reset_parameters", None)
+        if callable(reset):
+            reset()
 
 
 def parse_parts(text: str | list[str], known: tuple[str, ...]) -> tuple[str, ...]:

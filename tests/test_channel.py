@@ -1,0 +1,110 @@
+"""Dogs parts channel/channel16: PSNR vs SNR for the autoencoders against the digital baseline, end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from aelab.cli import main
+from aelab.data.photos import find_photos
+from aelab.models.channel import snr_db
+from aelab.models.conv import ConvAutoencoder
+from aelab.studies.channel import SNRS, _verdict, db_key, with_channel
+
+from conftest import DOGS_DIR
+
+MODELS = ["ae", "noisy_var0.05", "noisy_var0.1", "noisy_var0.15"]
+
+
+def _photos(root: Path, n: int) -> Path:
+    """Real dog photos when the shared data is here, otherwise small generated pictures."""
+    root.mkdir(parents=True)
+    real = find_photos(DOGS_DIR)[::97][:n] if DOGS_DIR.is_dir() else []
+    for i in range(n):
+        if i < len(real):
+            shutil.copy(DOGS_DIR / real[i], root / f"{i:02d}_{Path(real[i]).name}")
+        else:
+            y, x = np.mgrid[0:48, 0:48]
+            rgb = np.stack([x * 5 + i, y * 5, (x + y + 10 * i) % 256], -1) % 256
+            Image.fromarray(rgb.astype(np.uint8)).save(root / f"{i:02d}.png")
+    return root
+
+
+def test_snr_keys_and_the_lab_variances():
+    assert tuple(range(26)) == SNRS
+    assert [db_key(snr_db(v)) for v in (0.05, 0.1, 0.15)] == ["13.01", "10", "8.24"]
+
+
+def test_the_plain_ae_behind_a_normalise_only_channel_keeps_its_weights():
+    ae = ConvAutoencoder(64, 16, 8).eval()
+    wrapped = with_channel(ae, {"image_size": 64, "latent_channels": 16, "latent_size": 8})
+    assert all(torch.equal(a, b) for a, b in zip(ae.state_dict().values(), wrapped.state_dict().values()))
+    x = torch.rand(3, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        out = wrapped(x, noise=False)
+        noisy = wrapped(x, noise=True, variance=0.1, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(out["z_sent"].flatten(1).pow(2).mean(1), torch.ones(3), atol=1e-4)
+    assert float((noisy["z_sent"] - out["z_sent"]).var()) == pytest.approx(0.1, rel=0.1)
+
+
+def test_verdict_finds_where_the_autoencoder_wins_and_names_the_cliff():
+    ae = [20.0 + 0.1 * s for s in SNRS]
+    cliff = [12.0 if s < 10 else 30.0 for s in SNRS]
+    text = _verdict({"noisy": ae}, {"JPEG (file)": cliff}, {"JPEG (file)": [1.0 if s < 10 else 0.0 for s in SNRS]}, {})
+    assert "at 0-9 dB (10 of 26 tested SNRs)" in text
+    assert "from 10 dB up" in text and "18.00 dB" in text  # the 12 -> 30 dB jump
+
+
+@pytest.mark.slow
+def test_cli_channel_parts_write_every_key_and_reuse_the_noisy_checkpoints(tmp_path, monkeypatch):
+    monkeypatch.setenv("AELAB_DATA", str(tmp_path / "cache"))
+    folder = _photos(tmp_path / "photos", 36)
+    out = tmp_path / "run"
+    args = ["dogs", "--data", str(folder), "--out", str(out), "--quick", "--seed", "1"]
+    assert main([*args, "--parts", "ae,noisy"]) == 0
+    log = (out / "train_log.csv").read_text()
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "checkpoints").glob("*.pt")}
+
+    assert main([*args, "--resume", "--parts", "ae,noisy,channel,channel16"]) == 0
+    new_log = (out / "train_log.csv").read_text().splitlines()
+    assert all(line in new_log for line in log.splitlines())  # the first run's epochs are kept, not redone
+    for name, stamp in stamps.items():  # ae and noisy_var* were reloaded, not trained again
+        assert (out / "checkpoints" / name).stat().st_mtime_ns == stamp, name
+    assert {"ae_latent16.pt", "noisy_latent16_var0.05.pt"} <= {p.name for p in (out / "checkpoints").glob("*.pt")}
+
+    m = json.loads((out / "metrics.json").read_text())
+    dbs = [str(s) for s in SNRS]
+    for model in [*MODELS, "ae_latent16", "noisy_latent16_var0.1"]:
+        curve = m["channel"][model]["psnr_at_snr"]
+        assert list(curve) == dbs and all(0 < p < 100 for p in curve.values())
+        assert set(m["channel"][model]["psnr_at_variance"]) == {"0.05", "0.1", "0.15"}
+    assert m["channel"]["noisy_var0.1"]["trained_snr_db"] == pytest.approx(10.0)
+    for key, n in (("digital", 1024), ("digital_latent16", 4096)):
+        assert m[key]["n_reals"] == n
+        for codec in ("jpeg", "webp"):
+            for count in ("file", "payload"):
+                d = m[key][codec][count]
+                assert list(d["psnr_at_snr"]) == dbs and all(0 < p < 100 for p in d["psnr_at_snr"].values())
+                assert d["fallback_share_at_snr"]["0"] >= d["fallback_share_at_snr"]["25"]
+    # four times the channel uses never makes the digital picture worse
+    assert (
+        m["digital_latent16"]["webp"]["file"]["psnr_at_snr"]["10"] >= m["digital"]["webp"]["file"]["psnr_at_snr"]["10"]
+    )
+    figures = {p.name for p in (out / "figures").iterdir()}
+    assert {"channel_psnr_vs_snr.png", "channel_vs_digital.png", "channel_vs_digital_latent16.png"} <= figures
+    report = (out / "report.md").read_text()
+    assert "## 6. PSNR vs channel SNR" in report and "Deep JSCC" in report and "beats the best digital" in report
+
+
+def test_channel_is_opt_in(tmp_path):
+    from aelab.cli import build_parser
+    from aelab.studies.dogs import DEFAULT_PARTS, PARTS
+
+    assert "channel" in PARTS and "channel" not in DEFAULT_PARTS and "channel16" not in DEFAULT_PARTS
+    assert build_parser().parse_args(["dogs"]).parts == ",".join(DEFAULT_PARTS)
