@@ -229,7 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--json", type=Path, default=None, help="where to write the scores (default: RUN_DIR/evaluate_<data>.json)"
     )
-    e.add_argument("--batch-size", type=_positive_int("--batch-size"), default=256, help="images per forward pass")
+    e.add_argument(
+        "--batch-size", type=_positive_int("--batch-size"), default=64, help="images per forward pass (default: 64)"
+    )
     e.add_argument("--limit", type=_positive_int("--limit"), default=None, help="photo folders: use only N photos")
     e.add_argument("--seed", type=int, default=0, help="seed of the channel noise")
     e.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run (default: auto)")

@@ -96,7 +96,7 @@ def load_eval_images(data: str | Path, shape: tuple[int, ...], limit: int | None
 
 @torch.no_grad()
 def score_model(
-    spec: dict, model: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 256, seed: int = 0
+    spec: dict, model: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 64, seed: int = 0
 ) -> dict[str, float]:
     """PSNR/SSIM/MSE on [0, 1]; BCE for sigmoid-output models; noisy models also at their variance."""
     prepare = PREPARE[spec["input"]]
@@ -144,7 +144,7 @@ def evaluate_run(
     data: str | Path,
     json_path: str | Path | None = None,
     device: str = "auto",
-    batch_size: int = 256,
+    batch_size: int = 64,
     seed: int = 0,
     limit: int | None = None,
 ) -> Path:
