@@ -52,7 +52,17 @@ def _start_and_stop(data: Path, cwd: Path, sig: int) -> tuple[subprocess.Popen, 
     """Start a run, wait for its first checkpoint, send ``sig``; return the process and its stderr."""
     cwd.mkdir(parents=True, exist_ok=True)
     ckpt = cwd / "run" / "checkpoints" / "ae2d.pt"
-    proc = subprocess.Popen(_cmd(data), cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _cmd(data),
+        cwd=cwd,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a shell's background job starts with SIGINT ignored, and Python then installs no Ctrl-C handler:
+        # give the child the default disposition so the test means the same wherever pytest was started
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 240
     while not ckpt.exists():
         if proc.poll() is not None or time.monotonic() > deadline:

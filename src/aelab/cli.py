@@ -245,28 +245,25 @@ def _version() -> str:
     return __version__
 
 
+def _shared_settings(args: argparse.Namespace) -> dict:
+    """The flags every study takes (see ``_common``), as config fields."""
+    names = ("out", "epochs", "batch_size", "lr", "seed", "device", "quick", "resume", "overwrite", "compile")
+    return {name: getattr(args, name) for name in names}
+
+
 def _run_mnist(args: argparse.Namespace) -> Path:
     from aelab.studies.base import parse_parts
     from aelab.studies.mnist import PARTS, MnistConfig, run_mnist
 
     cfg = MnistConfig(
+        **_shared_settings(args),
         data_dir=args.data_dir,
-        out=args.out,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        device=args.device,
         parts=parse_parts(args.parts, PARTS),
         hidden=args.hidden,
         grid_size=args.grid_size,
         grid_range=args.grid_range,
         weight_decay=args.weight_decay,
         l2_lambda=args.l2_lambda,
-        quick=args.quick,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        compile=args.compile,
         allow_download=not args.no_download,
     )
     return run_mnist(cfg)
@@ -277,22 +274,13 @@ def _run_dogs(args: argparse.Namespace) -> Path:
     from aelab.studies.dogs import PARTS, DogsConfig, run_dogs
 
     cfg = DogsConfig(
+        **_shared_settings(args),
         data=args.data,
-        out=args.out,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        device=args.device,
         parts=parse_parts(args.parts, PARTS),
         variances=args.variances,
         latent_channels=args.latent_channels,
         latent_size=args.latent_size,
         limit=args.limit,
-        quick=args.quick,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        compile=args.compile,
     )
     return run_dogs(cfg)
 

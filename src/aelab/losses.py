@@ -105,8 +105,6 @@ def rae_l2(beta: float = 1.0, decoder_lambda: float = 1e-5) -> Objective:
     return objective
 
 
-def cross_entropy(
-    model: nn.Module, x: torch.Tensor, gen: torch.Generator | None, target: torch.Tensor
-) -> torch.Tensor:
+def cross_entropy(model: nn.Module, x: torch.Tensor, gen: torch.Generator | None, target: torch.Tensor) -> torch.Tensor:
     """Classification loss, for models trained with ``fit(..., targets=...)`` (the digit judge)."""
     return F.cross_entropy(model(x)["logits"].float(), target)
