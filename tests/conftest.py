@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from aelab.data.idx import write_idx
 
@@ -53,3 +55,19 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "aelab-cache"
     monkeypatch.setenv("AELAB_DATA", str(cache))
     return cache
+
+
+def write_dog_photos(root: Path, n: int, step: int, size: tuple[int, int], suffix: str = "") -> Path:
+    """``n`` real dog photos (every ``step``-th) when the shared data is here, else smooth generated pictures."""
+    from aelab.data.photos import find_photos
+
+    root.mkdir(parents=True)
+    real = find_photos(DOGS_DIR)[::step][:n] if DOGS_DIR.is_dir() else []
+    for i in range(n):
+        if i < len(real):
+            shutil.copy(DOGS_DIR / real[i], root / f"{i:02d}_{Path(real[i]).name}")
+        else:
+            y, x = np.mgrid[0 : size[0], 0 : size[1]]
+            rgb = np.stack([x * (240 // size[1]) + i, y * (240 // size[0]), (x + y + 10 * i) % 256], -1) % 256
+            Image.fromarray(rgb.astype(np.uint8)).save(root / f"{i:02d}{suffix}.png")
+    return root

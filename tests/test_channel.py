@@ -3,37 +3,23 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from aelab.cli import main
-from aelab.data.photos import find_photos
 from aelab.models.channel import snr_db
 from aelab.models.conv import ConvAutoencoder
 from aelab.studies.channel import SNRS, _verdict, db_key, with_channel
 
-from conftest import DOGS_DIR
+from conftest import write_dog_photos
 
 MODELS = ["ae", "noisy_var0.05", "noisy_var0.1", "noisy_var0.15"]
 
 
 def _photos(root: Path, n: int) -> Path:
-    """Real dog photos when the shared data is here, otherwise small generated pictures."""
-    root.mkdir(parents=True)
-    real = find_photos(DOGS_DIR)[::97][:n] if DOGS_DIR.is_dir() else []
-    for i in range(n):
-        if i < len(real):
-            shutil.copy(DOGS_DIR / real[i], root / f"{i:02d}_{Path(real[i]).name}")
-        else:
-            y, x = np.mgrid[0:48, 0:48]
-            rgb = np.stack([x * 5 + i, y * 5, (x + y + 10 * i) % 256], -1) % 256
-            Image.fromarray(rgb.astype(np.uint8)).save(root / f"{i:02d}.png")
-    return root
+    return write_dog_photos(root, n, step=97, size=(48, 48))
 
 
 def test_snr_keys_and_the_lab_variances():

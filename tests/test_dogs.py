@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from aelab.cli import main
-from aelab.data.photos import find_photos, load_photos
+from aelab.data.photos import load_photos
 from aelab.evaluate_run import load_run_models, score_model
 from aelab.latent import fit_gaussian
 from aelab.models.channel import AWGNChannel, power_normalize
@@ -20,7 +19,7 @@ from aelab.models.conv import ConvAutoencoder
 from aelab.models.registry import build, from_spec, spec_of
 from aelab.studies.dogs import VARIANCES, var_key
 
-from conftest import DOGS_DIR
+from conftest import write_dog_photos
 
 # ---------------------------------------------------------------- model, channel, latent
 
@@ -112,16 +111,8 @@ def test_variances_are_written_like_the_issue():
 
 
 def _photo_folder(root: Path, n: int = 36) -> Path:
-    """Real dog photos when the shared data is here, otherwise smooth generated pictures."""
-    root.mkdir(parents=True)
-    real = find_photos(DOGS_DIR)[::90][:n] if DOGS_DIR.is_dir() else []
-    for i in range(n):
-        if i < len(real):
-            shutil.copy(DOGS_DIR / real[i], root / f"{i:02d}_{Path(real[i]).name}")
-        else:
-            y, x = np.mgrid[0:80, 0:96]
-            rgb = np.stack([x * 2 + i, y * 3, (x + y + 10 * i) % 256], -1) % 256
-            Image.fromarray(rgb.astype(np.uint8)).save(root / f"{i:02d}_generated.png")
+    """Real dog photos when the shared data is here, otherwise smooth generated pictures; plus one broken file."""
+    write_dog_photos(root, n, step=90, size=(80, 96), suffix="_generated")
     (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     return root
 
