@@ -45,21 +45,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from aelab.data.mnist import read_idx_folder
 from aelab.data.photos import decode_folder, find_photos
+from aelab.data.scaling import signed, unit
 from aelab.losses import RECONSTRUCTION
 from aelab.models.conv import ConvAutoencoder
 from aelab.models.mlp import MLPAutoencoder
 from aelab.runtime import configure_torch, resolve_device
-from aelab.studies.base import signed, unit
-from aelab.train import (
-    TrainConfig,
-    load_batch,
-    make_optimizer,
-    resident,
-    train_step,
-    use_amp,
-    use_channels_last,
-    wrap_model,
-)
+from aelab.speed import make_optimizer, resident, use_amp, use_channels_last
+from aelab.train import TrainConfig, load_batch, train_step, wrap_model
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"

@@ -157,7 +157,7 @@ RESUME_WORKER = textwrap.dedent(
     from aelab.losses import RECONSTRUCTION
     from aelab.models.mlp import MLPAutoencoder
     from aelab.runtime import init_distributed, shutdown_distributed
-    from aelab.studies.base import unit
+    from aelab.data.scaling import unit
     from aelab.train import TrainConfig, fit
 
     d = init_distributed("cpu")
@@ -180,9 +180,9 @@ RESUME_WORKER = textwrap.dedent(
 def test_ranks_resuming_from_different_epochs_stop_instead_of_hanging(tmp_path: Path) -> None:
     import torch
 
+    from aelab.data.scaling import unit
     from aelab.losses import RECONSTRUCTION
     from aelab.models.mlp import MLPAutoencoder
-    from aelab.studies.base import unit
     from aelab.train import TrainConfig, fit
 
     torch.manual_seed(0)

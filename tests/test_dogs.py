@@ -45,8 +45,9 @@ def test_registry_rebuilds_a_noisy_model_with_the_same_weights():
 
 
 def test_noisy_model_starts_from_the_plain_autoencoder(tmp_path):
+    from aelab.data.scaling import signed
     from aelab.losses import channel_mse
-    from aelab.studies.base import Session, signed
+    from aelab.studies.base import Session
     from aelab.train import TrainConfig
 
     s = Session(tmp_path / "run", "t", "cpu", seed=0)

@@ -6,8 +6,8 @@ import torch
 from aelab import MLPAutoencoder, TrainConfig, UserError, fit
 from aelab.checkpoint import load_checkpoint
 from aelab.data.mnist import read_idx_folder
+from aelab.data.scaling import unit
 from aelab.losses import bce, denoising, squared_weights, with_weight_penalty
-from aelab.studies.base import unit
 from aelab.train import TrainLog, lr_lambda
 
 CPU = torch.device("cpu")

@@ -21,13 +21,13 @@ from torch import nn
 
 from aelab.checkpoint import atomic_write, load_checkpoint, load_model_state
 from aelab.data.base import ImageData
+from aelab.data.scaling import from_signed, signed, unit
 from aelab.errors import UserError
 from aelab.evaluate import mean_psnr, predict, ssim
 from aelab.models.channel import snr_db
 from aelab.models.registry import MODELS_FILE, from_spec
 from aelab.report import _clean
 from aelab.runtime import resolve_device
-from aelab.studies.base import from_signed, signed, unit
 
 PREPARE = {"unit": unit, "signed": signed}
 

@@ -16,7 +16,7 @@ import csv
 import io
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,9 +28,11 @@ from tqdm import tqdm
 from aelab.checkpoint import atomic_write, load_checkpoint, load_model_state, save_checkpoint
 from aelab.errors import TrainingInterrupted, UserError
 from aelab.runtime import all_reduce_sum, get_dist
+from aelab.speed import make_optimizer, resident, use_amp, use_channels_last
 
 Prepare = Callable[[torch.Tensor], torch.Tensor]
 Objective = Callable[[nn.Module, torch.Tensor, torch.Generator], torch.Tensor]
+EpochHook = Callable[[str, nn.Module, dict], None]
 CHECK_EVERY = 25  # steps between non-finite checks (a host sync on GPU)
 
 
@@ -43,9 +45,9 @@ class TrainConfig:
     schedule: str = "cosine"  # "cosine" (short warm-up, then cosine to 5%) or "constant"
     seed: int = 0
     amp: bool = True  # bf16 autocast, used on CUDA only
-    cpu_amp: bool = False  # bf16 autocast on CPU as well, where the CPU has native bf16 (cpu_bf16_supported)
+    cpu_amp: bool = False  # bf16 autocast on CPU as well, where the CPU has native bf16 (speed.cpu_bf16_supported)
     compile: bool = False
-    channels_last: bool | None = None  # None: on for models with convolutions (see use_channels_last)
+    channels_last: bool | None = None  # None: on for models with convolutions (see speed.use_channels_last)
 
 
 class TrainLog:
@@ -127,53 +129,6 @@ def evaluate_loss(
     return float(total[0] / total[1].clamp_min(1))
 
 
-def cpu_bf16_supported() -> bool:
-    """Whether oneDNN has native bf16 kernels here (AVX512-BF16 or AMX). There, bf16 autocast trains the dog
-    conv AE about 4x faster than fp32 on the 2-core CPU; elsewhere bf16 is emulated and slower."""
-    try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def use_amp(cfg: TrainConfig, device: torch.device) -> bool:
-    """bf16 autocast: always on CUDA; on CPU only when asked for (``cpu_amp``) and native there."""
-    return cfg.amp and (device.type == "cuda" or (cfg.cpu_amp and device.type == "cpu" and cpu_bf16_supported()))
-
-
-def use_channels_last(model: nn.Module, cfg: TrainConfig, device: torch.device) -> bool:
-    """NHWC for models with convolutions (cuDNN and oneDNN run them fastest that way), else no change.
-
-    Measured on the 2-core CPU (one thread, batch 64): the dog conv AE trains 1.5x faster in NHWC in
-    fp32 and 1.6x in bf16; the MNIST CNN 1.17x in fp32 (benchmarks/RESULTS.md).
-    """
-    if cfg.channels_last is not None:
-        return cfg.channels_last
-    return any(isinstance(m, nn.Conv2d) for m in model.modules())
-
-
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Adam:
-    """Adam with the fused kernel: one pass over all parameters instead of a Python loop per tensor.
-
-    Measured on the 2-core CPU: one Adam step on the 2.8M-parameter MNIST MLP takes 20 ms with the
-    default per-tensor loop, 15 ms with foreach and 2.9 ms fused (a quarter of a batch-128 step saved);
-    on CUDA fused is the fastest variant as well.
-    """
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
-
-
-def resident(data: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """The whole uint8 set on the device when it fits in half its free memory (20k 64x64 photos: 250 MB).
-
-    A set too large for the GPU stays in pinned host memory and each batch is copied over in ``load_batch``.
-    """
-    if device.type == "cuda" and data.device.type != "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        if data.nbytes > free // 2:
-            return data.pin_memory()
-    return data.to(device)
-
-
 def load_batch(
     data: torch.Tensor, idx: torch.Tensor, prepare: Prepare, channels_last: bool, device: torch.device | None = None
 ) -> torch.Tensor:
@@ -227,12 +182,15 @@ def fit(
     checkpoint: Path | None = None,
     log: TrainLog | None = None,
     targets: tuple[torch.Tensor, torch.Tensor] | None = None,
+    on_epoch: Sequence[EpochHook] = (),
 ) -> list[dict]:
     """Train ``model`` in place and return its per-epoch history; resumes from ``checkpoint``.
 
     ``targets``: (train, test) tensors with one target per image, for supervised models (the digit
     judge). Each batch's targets are cut by the same indices as its images and the objective is
     called as ``objective(model, x, noise, y)``; without them it is ``objective(model, x, noise)``.
+    ``on_epoch``: hooks called after each finished epoch's checkpoint as ``hook(name, model, record)``
+    (e.g. the TensorBoard writer); the model is in eval mode during the call.
     """
     d = get_dist()
     amp = use_amp(cfg, device)
@@ -340,6 +298,10 @@ def fit(
             )
         if log is not None:
             log.set(name, history)
+        if on_epoch:
+            model.eval()
+            for hook in on_epoch:
+                hook(name, model, history[-1])
     bar.close()
     model.eval()
     return history

@@ -145,17 +145,3 @@ def parse_parts(text: str | list[str], known: tuple[str, ...]) -> tuple[str, ...
     if unknown or not parts:
         raise UserError(f"unknown part(s) {', '.join(unknown) or '(none given)'}; choose from {','.join(known)}")
     return tuple(p for p in known if p in parts)
-
-
-def unit(x: torch.Tensor) -> torch.Tensor:
-    """uint8 -> float in [0, 1], done inside the step so data stay uint8 in memory."""
-    return x.float().div_(255.0)
-
-
-def signed(x: torch.Tensor) -> torch.Tensor:
-    """uint8 -> float in [-1, 1] (Tanh-output models)."""
-    return x.float().div_(127.5).sub_(1.0)
-
-
-def from_signed(x: torch.Tensor) -> torch.Tensor:
-    return ((x + 1.0) / 2.0).clamp(0.0, 1.0)

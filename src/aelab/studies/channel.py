@@ -22,12 +22,13 @@ from torch import nn
 
 from aelab import plots
 from aelab.data.base import ImageData
+from aelab.data.scaling import signed
 from aelab.digital import CODECS, COUNTS, QUALITIES, digital_psnr
 from aelab.losses import RECONSTRUCTION
 from aelab.models.channel import AWGNChannel, snr_db, variance_at
 from aelab.models.conv import ConvAutoencoder
 from aelab.models.registry import build
-from aelab.studies.base import Session, signed
+from aelab.studies.base import Session
 from aelab.train import TrainConfig
 
 if TYPE_CHECKING:

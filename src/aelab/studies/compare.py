@@ -25,6 +25,7 @@ from torch import nn
 
 from aelab import plots
 from aelab.data.base import ImageData
+from aelab.data.scaling import unit
 from aelab.evaluate import judged_samples, trustworthiness
 from aelab.latent import fit_gaussian, latent_grid
 from aelab.losses import cross_entropy, rae_l2, vae_elbo
@@ -32,7 +33,7 @@ from aelab.models.judge import DigitJudge
 from aelab.models.mlp import MLPAutoencoder
 from aelab.models.registry import build
 from aelab.models.vae import VAE
-from aelab.studies.base import Session, unit
+from aelab.studies.base import Session
 from aelab.train import TrainConfig
 
 if TYPE_CHECKING:

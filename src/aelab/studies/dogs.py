@@ -27,6 +27,7 @@ from torch import nn
 from aelab import plots
 from aelab.data.base import ImageData
 from aelab.data.photos import load_photos, stanford_dogs_dir
+from aelab.data.scaling import from_signed, signed
 from aelab.errors import UserError
 from aelab.evaluate import mean_psnr, nearest_psnr, predict, psnr, ssim
 from aelab.latent import fit_gaussian, perturb
@@ -34,8 +35,9 @@ from aelab.losses import RECONSTRUCTION, channel_mse
 from aelab.models.channel import AWGNChannel, snr_db
 from aelab.models.conv import ConvAutoencoder
 from aelab.models.registry import build
-from aelab.studies.base import Session, from_signed, signed
-from aelab.train import TrainConfig, cpu_bf16_supported
+from aelab.speed import cpu_bf16_supported
+from aelab.studies.base import Session
+from aelab.train import TrainConfig
 
 PARTS = ("ae", "samples", "gauss", "perturb", "noisy", "channel", "channel16")
 DEFAULT_PARTS = PARTS[:5]  # the lab's own parts; channel and channel16 are asked for by name

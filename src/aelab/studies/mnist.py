@@ -21,14 +21,16 @@ from torch import nn
 from aelab import plots
 from aelab.data.base import ImageData
 from aelab.data.mnist import load_mnist
+from aelab.data.scaling import unit
 from aelab.evaluate import knn_accuracy, mean_psnr, predict
 from aelab.latent import latent_grid
 from aelab.losses import RECONSTRUCTION, add_gaussian_noise, denoising, with_weight_penalty
 from aelab.models.conv import MnistConvAutoencoder
 from aelab.models.mlp import MLPAutoencoder
 from aelab.models.registry import build
-from aelab.studies.base import Session, unit
-from aelab.train import TrainConfig, use_amp
+from aelab.speed import use_amp
+from aelab.studies.base import Session
+from aelab.train import TrainConfig
 
 PARTS = ("ae", "dae", "manifold", "l2", "explore", "compare")
 DEFAULT_PARTS = PARTS[:5]  # the lab's own parts; compare is asked for by name

@@ -1,0 +1,54 @@
+"""Speed knobs of the training loop: precision, memory layout, optimiser kernel, where the data live.
+
+Each is a choice that changes how fast a step runs, never what it computes (beyond bf16 rounding);
+``train.py`` calls them and stays the loop. What each choice measured is in benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from aelab.train import TrainConfig
+
+
+def cpu_bf16_supported() -> bool:
+    """Whether oneDNN has native bf16 kernels here (AVX512-BF16 or AMX): only there is bf16 autocast a
+    speed-up on a CPU; elsewhere bf16 is emulated and slower than fp32."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def use_amp(cfg: TrainConfig, device: torch.device) -> bool:
+    """bf16 autocast: always on CUDA; on CPU only when asked for (``cpu_amp``) and native there."""
+    return cfg.amp and (device.type == "cuda" or (cfg.cpu_amp and device.type == "cpu" and cpu_bf16_supported()))
+
+
+def use_channels_last(model: nn.Module, cfg: TrainConfig, device: torch.device) -> bool:
+    """NHWC for models with convolutions (cuDNN and oneDNN run them fastest that way), else no change."""
+    if cfg.channels_last is not None:
+        return cfg.channels_last
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Adam:
+    """Adam with the fused kernel: one pass over all parameters instead of a Python loop per tensor
+    (on CPU and CUDA alike the fastest of Adam's three implementations)."""
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+
+
+def resident(data: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The whole uint8 set on the device when it fits in half its free memory, so steps never copy.
+
+    A set too large for the GPU stays in pinned host memory and each batch is copied over in ``load_batch``.
+    """
+    if device.type == "cuda" and data.device.type != "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        if data.nbytes > free // 2:
+            return data.pin_memory()
+    return data.to(device)
