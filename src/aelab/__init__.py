@@ -9,28 +9,61 @@ Public API::
 import os as _os
 
 # Before torch loads OpenMP: idle OpenMP threads sleep instead of spinning. On a CPU shared with other
-# work, spinning threads stall every parallel op; on the 2-core test machine under load the MNIST MLP
-# trained 20x and the dog conv AE 3x faster with it (benchmarks/RESULTS.md). Set it yourself to override.
+# work, spinning threads stall every parallel op (benchmarks/RESULTS.md measures how much). Set it
+# yourself to override.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from aelab.errors import TrainingInterrupted, UserError  # noqa: E402
 
 __version__ = "0.1.0"
 
-from aelab.data.base import ImageData  # noqa: E402
-from aelab.data.idx import read_idx, write_idx  # noqa: E402
-from aelab.data.mnist import load_mnist  # noqa: E402
-from aelab.data.photos import load_photos  # noqa: E402
-from aelab.evaluate import judged_samples, knn_accuracy, mean_psnr, psnr, ssim, trustworthiness  # noqa: E402
-from aelab.latent import GaussianFit, fit_gaussian, latent_grid  # noqa: E402
-from aelab.models.channel import AWGNChannel, power_normalize  # noqa: E402
-from aelab.models.conv import ConvAutoencoder, MnistConvAutoencoder  # noqa: E402
-from aelab.models.judge import DigitJudge  # noqa: E402
-from aelab.models.mlp import MLPAutoencoder  # noqa: E402
-from aelab.models.vae import VAE  # noqa: E402
-from aelab.studies.dogs import DogsConfig, run_dogs  # noqa: E402
-from aelab.studies.mnist import MnistConfig, run_mnist  # noqa: E402
-from aelab.train import TrainConfig, fit  # noqa: E402
+# Public names resolve on first use, so `import aelab` (and `aelab --help`) loads no study, no
+# matplotlib and no scikit-learn until something asks for them.
+_PUBLIC = {
+    "ImageData": "aelab.data.base",
+    "read_idx": "aelab.data.idx",
+    "write_idx": "aelab.data.idx",
+    "load_mnist": "aelab.data.mnist",
+    "load_photos": "aelab.data.photos",
+    "judged_samples": "aelab.evaluate",
+    "knn_accuracy": "aelab.evaluate",
+    "mean_psnr": "aelab.evaluate",
+    "psnr": "aelab.evaluate",
+    "ssim": "aelab.evaluate",
+    "trustworthiness": "aelab.evaluate",
+    "GaussianFit": "aelab.latent",
+    "fit_gaussian": "aelab.latent",
+    "latent_grid": "aelab.latent",
+    "AWGNChannel": "aelab.models.channel",
+    "power_normalize": "aelab.models.channel",
+    "ConvAutoencoder": "aelab.models.conv",
+    "MnistConvAutoencoder": "aelab.models.conv",
+    "DigitJudge": "aelab.models.judge",
+    "MLPAutoencoder": "aelab.models.mlp",
+    "VAE": "aelab.models.vae",
+    "DogsConfig": "aelab.studies.dogs",
+    "run_dogs": "aelab.studies.dogs",
+    "MnistConfig": "aelab.studies.mnist",
+    "run_mnist": "aelab.studies.mnist",
+    "TrainConfig": "aelab.train",
+    "fit": "aelab.train",
+}
+
+
+def __getattr__(name: str):
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aelab' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PUBLIC])
+
 
 __all__ = [
     "AWGNChannel",

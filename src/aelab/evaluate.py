@@ -132,3 +132,22 @@ def nearest_psnr(queries: torch.Tensor, pool: torch.Tensor, chunk: int = 512) ->
         best = torch.where(better, m.float(), best)
         index = torch.where(better, j + i, index)
     return 10.0 * torch.log10(1.0 / best.clamp_min(1e-10)), index
+
+
+@torch.no_grad()
+def decode(
+    model: nn.Module,
+    codes: torch.Tensor | np.ndarray,
+    device: torch.device,
+    to_unit: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    batch_size: int = 1024,
+) -> torch.Tensor:
+    """Images decoded from ``codes`` (any latent shape), on the CPU and on [0, 1].
+
+    ``to_unit`` maps the decoder's output onto [0, 1] (``aelab.data.scaling.TO_UNIT``); the default
+    suits decoders that already end in a sigmoid or a clamp.
+    """
+    model.eval()
+    z = torch.as_tensor(codes, dtype=torch.float32)
+    out = torch.cat([model.decode(z[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(z), batch_size)])
+    return out if to_unit is None else to_unit(out)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -69,29 +70,80 @@ def load_run_models(run_dir: str | Path, device: torch.device) -> tuple[dict[str
     return models, notes
 
 
-def load_eval_images(data: str | Path, shape: tuple[int, ...], limit: int | None = None) -> ImageData:
-    """All images of ``data`` as one test set, shaped like the models' input ``(C, H, W)``."""
+@dataclass
+class EvalImages:
+    """Every image of a data folder in one order, with what the folder says about each.
+
+    ``labels`` (int64, one per image) for IDX folders, ``names`` (the photos' paths relative to the
+    folder) for photo folders; ``held_out`` marks the images the studies hold out (the IDX test files,
+    the photos whose path hash puts them in the test split). The order is the one ``aelab evaluate``
+    has always scored in: the training images, then the held-out ones.
+    """
+
+    images: torch.Tensor
+    held_out: torch.Tensor
+    labels: torch.Tensor | None
+    names: list[str] | None
+    source: str
+    info: dict
+
+
+def _photo_folder(folder: Path, size: int, limit: int | None) -> tuple[torch.Tensor, torch.Tensor, list[str], dict]:
+    """A photo folder as :func:`aelab.data.photos.load_photos` loads it (same cache, images, split and
+    ``info``), keeping the file names, which ``ImageData`` has no place for."""
+    from aelab.data.photos import decode_folder, held_out_mask
+
+    test_fraction = 0.1  # load_photos' default, which the studies and `aelab evaluate` use
+    photos = decode_folder(folder, size, limit)
+    test = torch.from_numpy(held_out_mask(photos.names, test_fraction))
+    chw = torch.from_numpy(photos.images).permute(0, 3, 1, 2).contiguous()
+    order = torch.cat([(~test).nonzero().flatten(), test.nonzero().flatten()])
+    info = {
+        "skipped": len(photos.skipped),
+        "skipped_files": photos.skipped[:20],
+        "cache": "hit" if photos.cache_hit else "miss",
+        "image_size": size,
+        "test_rule": f"sha256(relative path) < {test_fraction:g}",
+    }
+    return chw[order], test[order], [photos.names[i] for i in order.tolist()], info
+
+
+def load_labelled_images(data: str | Path, shape: tuple[int, ...], limit: int | None = None) -> EvalImages:
+    """All images of ``data`` (IDX or photo folder), shaped like the models' input ``(C, H, W)``,
+    with their labels or file names; ``limit`` keeps the first that many (a stable subset for photos)."""
     from aelab.data.mnist import FILES, _find, read_idx_folder
-    from aelab.data.photos import load_photos
 
     folder = Path(data).expanduser()
     if not folder.is_dir():
         raise UserError(f"data folder {folder} does not exist")
+    labels: torch.Tensor | None = None
+    names: list[str] | None = None
     if all(_find(folder, stem) for stem in FILES.values()):
         d = read_idx_folder(folder)
         kind = "IDX folder"
+        images = torch.cat([d.train, d.test])
+        held_out = torch.cat([torch.zeros(len(d.train), dtype=torch.bool), torch.ones(len(d.test), dtype=torch.bool)])
+        labels = torch.cat([d.train_labels, d.test_labels]) if d.train_labels is not None else None
+        info = dict(d.info)
     else:
-        d = load_photos(folder, size=shape[-1], limit=limit)
         kind = "photo folder"
-    images = torch.cat([d.train, d.test])
+        images, held_out, names, info = _photo_folder(folder, shape[-1], limit)
     if limit is not None:
-        images = images[:limit]
+        images, held_out = images[:limit], held_out[:limit]
+        labels = None if labels is None else labels[:limit]
+        names = None if names is None else names[:limit]
     if tuple(images.shape[1:]) != tuple(shape):
         c, h, w = images.shape[1:]
         raise UserError(
             f"the run's models take {shape[0]}x{shape[1]}x{shape[2]} images; {folder} ({kind}) holds {c}x{h}x{w}"
         )
-    return ImageData(images, images[:0], source=f"{folder} ({kind})", info=dict(d.info))
+    return EvalImages(images, held_out, labels, names, f"{folder} ({kind})", info)
+
+
+def load_eval_images(data: str | Path, shape: tuple[int, ...], limit: int | None = None) -> ImageData:
+    """All images of ``data`` as one test set, shaped like the models' input ``(C, H, W)``."""
+    e = load_labelled_images(data, shape, limit)
+    return ImageData(e.images, e.images[:0], source=e.source, info=e.info)
 
 
 @torch.no_grad()

@@ -95,6 +95,24 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def processor_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model name as the kernel reports it (``platform.processor()`` is
+    often empty on Linux)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
 def fmt(value: Any, digits: int = 2) -> str:
     if isinstance(value, float):
         return "n/a" if not math.isfinite(value) else f"{value:.{digits}f}"
@@ -108,6 +126,10 @@ class Report:
         self.run = run
         self.lines: list[str] = [f"# {title}", ""]
         self.metrics: dict[str, Any] = {}
+
+    def set_title(self, title: str) -> None:
+        """The report's heading, once the study knows what data it was given."""
+        self.lines[0] = f"# {title}"
 
     def section(self, title: str, text: str = "") -> None:
         self.lines += [f"## {title}", ""]
@@ -140,23 +162,31 @@ class Report:
     def metric(self, dotted: str, value: Any) -> None:
         set_path(self.metrics, dotted, value)
 
-    def provenance(self, seed: int, device: torch.device, argv: list[str] | None = None) -> None:
-        """State what produced these numbers: command, seed, versions, device."""
+    def provenance(
+        self, seed: int, device: torch.device, wall_seconds: dict[str, float] | None = None, argv: list[str] | None = None
+    ) -> None:
+        """State what produced these numbers: command, seed, versions, the processor or GPU, and the time
+        each part took (``wall_seconds``, the run's total under ``total``)."""
         from aelab import __version__
 
         argv = (COMMAND or sys.argv) if argv is None else argv
-        dev = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
-        info = {
+        info: dict[str, Any] = {
             "command": shlex.join(["aelab", *argv[1:]]),
             "seed": seed,
             "aelab": __version__,
             "python": platform.python_version(),
             "torch": torch.__version__,
-            "device": f"{device.type} ({dev})",
+            "device": f"{device.type} ({processor_name(device)})",
+            "threads": torch.get_num_threads(),
             "world_size": get_dist().world_size,
         }
-        self.metrics["run"] = info
-        self.section("Run", "\n".join(f"- **{k}**: `{v}`" for k, v in info.items()))
+        self.metrics["run"] = dict(info)
+        lines = [f"- **{k}**: `{v}`" for k, v in info.items()]
+        if wall_seconds:
+            self.metrics["run"]["wall_seconds"] = {k: round(v, 1) for k, v in wall_seconds.items()}
+            per_part = ", ".join(f"{k} {_duration(v)}" for k, v in wall_seconds.items() if k != "total")
+            lines.append(f"- **wall time**: {_duration(wall_seconds['total'])} in all" + (f" ({per_part})" if per_part else ""))
+        self.section("Run", "\n".join(lines))
 
     def write(self) -> None:
         if not get_dist().is_main:

@@ -7,14 +7,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from aelab.checkpoint import atomic_write
+from aelab.data.scaling import SCALINGS
 from aelab.errors import TrainingInterrupted, UserError
 from aelab.report import Report, RunDir
 from aelab.runtime import barrier, configure_torch, init_distributed, resolve_device, seed_everything
+from aelab.studies.recipe import Recipe
 from aelab.train import Objective, Prepare, TrainConfig, TrainLog, fit
 
 
@@ -44,7 +47,7 @@ class Session:
         self.report = Report(self.run, title)
         self.histories: dict[str, list[dict]] = {}
 
-    def train(
+    def fit(
         self,
         name: str,
         model: nn.Module,
@@ -61,7 +64,8 @@ class Session:
 
         Every model restarts from the same seed, so adding or skipping parts never changes the
         others' results. ``targets`` (train, test labels) are for supervised models (see ``fit``).
-        A model made with ``aelab.models.registry.build`` is described in ``checkpoints/models.json``
+        Studies call :meth:`train` with a recipe; this is the step underneath, for code that builds a
+        model by hand. A model made with ``aelab.models.registry.build`` is described in ``checkpoints/models.json``
         (class, arguments, input scaling, and ``metrics_key``: where its numbers sit in
         metrics.json, default ``[name]``), so ``aelab evaluate`` can rebuild it later.
         ``init_from``: start from that trained model's weights (a warm start) instead of a fresh draw;
@@ -86,6 +90,30 @@ class Session:
             targets=targets,
         )
         return model
+
+    def train(self, recipe: Recipe, run: Any, init_from: nn.Module | None = None) -> nn.Module:
+        """Train (or resume, or reload) the model of ``recipe`` for ``run`` (the study's run context)."""
+        data = run.data
+        targets = (data.train_labels, data.test_labels) if recipe.supervised else None
+        return self.fit(
+            recipe.name,
+            recipe.build(run),
+            recipe.objective(run),
+            data.train,
+            data.test,
+            SCALINGS[recipe.scaling],
+            run.train_config(recipe),
+            targets=targets,
+            metrics_key=recipe.key,
+            init_from=init_from,
+        )
+
+    def write_config(self, cfg: Any) -> None:
+        """``config.toml``: the run's resolved settings, which ``aelab <study> --config`` replays."""
+        from aelab import __version__
+
+        if self.dist.is_main:
+            atomic_write(self.run.path / "config.toml", cfg.to_toml(__version__))
 
     def _describe(self, name: str, model: nn.Module, prepare: Prepare, metrics_key: Sequence[str] | None) -> None:
         from aelab.models.registry import MODELS_FILE, spec_of
@@ -136,12 +164,3 @@ def _reinitialise(model: nn.Module, seed: int) -> None:
         reset = getattr(module, "reset_parameters", None)
         if callable(reset):
             reset()
-
-
-def parse_parts(text: str | list[str], known: tuple[str, ...]) -> tuple[str, ...]:
-    """``"ae,dae"`` -> ``("ae", "dae")``, in the study's own order; unknown names are a user error."""
-    parts = [p.strip() for p in (text.split(",") if isinstance(text, str) else text) if p.strip()]
-    unknown = [p for p in parts if p not in known]
-    if unknown or not parts:
-        raise UserError(f"unknown part(s) {', '.join(unknown) or '(none given)'}; choose from {','.join(known)}")
-    return tuple(p for p in known if p in parts)

@@ -1,0 +1,161 @@
+"""``MnistRun``: what the MNIST parts share, each value computed the first time a part asks."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aelab.data.base import ImageData
+from aelab.data.identity import DatasetIdentity, recognise
+from aelab.data.mnist import load_mnist
+from aelab.data.scaling import unit
+from aelab.evaluate import decode, knn_accuracy, mean_psnr, predict
+from aelab.latent import latent_grid
+from aelab.studies.base import Session
+from aelab.studies.mnist.config import MnistConfig
+from aelab.studies.mnist.recipes import RECIPES
+from aelab.studies.mnist.registry import REGISTRY
+from aelab.studies.run import StudyRun
+
+QUICK_SPLIT = (1024, 256)  # --quick: training and test images kept
+
+
+@dataclass
+class Assessment:
+    """One autoencoder scored on the test split (and its codes of the training split)."""
+
+    test_bce: float
+    test_psnr: float
+    knn5_acc: float
+    codes: np.ndarray
+    train_codes: np.ndarray
+    x_hat: torch.Tensor
+
+    @property
+    def latent_std(self) -> list[float] | float:
+        std = self.codes.std(axis=0)
+        return std.tolist() if self.codes.shape[1] <= 2 else float(std.mean())
+
+    def public(self) -> dict:
+        """What metrics.json records."""
+        keys = ("test_bce", "test_psnr", "knn5_acc")
+        return {**{k: getattr(self, k) for k in keys}, "latent_std": self.latent_std}
+
+
+class MnistRun(StudyRun):
+    quick_epochs = 2
+
+    def __init__(self, cfg: MnistConfig, session: Session, data: ImageData, identity: DatasetIdentity) -> None:
+        super().__init__(cfg, session, data, REGISTRY, RECIPES)
+        self.cfg: MnistConfig = cfg
+        self.identity = identity
+        self._scores: dict[str, Assessment] = {}
+
+    @cached_property
+    def hidden(self) -> tuple[int, ...]:
+        return (64, 32) if self.cfg.quick else tuple(self.cfg.hidden)
+
+    @cached_property
+    def x_test(self) -> torch.Tensor:
+        return unit(self.data.test.clone())
+
+    @cached_property
+    def labels(self) -> np.ndarray:
+        return self.data.test_labels.numpy()
+
+    @cached_property
+    def one_per_class(self) -> list[int]:
+        """The first test image of each class: the images every figure shows."""
+        return [int(np.flatnonzero(self.labels == c)[0]) for c in range(10) if (self.labels == c).any()]
+
+    @property
+    def extent(self) -> tuple[float, float]:
+        return (-self.cfg.grid_range, self.cfg.grid_range)
+
+    @cached_property
+    def grid(self) -> torch.Tensor:
+        """The lab's uniform grid of the latent plane."""
+        return latent_grid(self.cfg.grid_size, *self.extent)
+
+    def assess(self, model: nn.Module) -> Assessment:
+        out = predict(model, self.data.test, unit, self.device)
+        train_codes = predict(model, self.data.train, unit, self.device)["z"].numpy()
+        codes = out["z"].numpy()
+        return Assessment(
+            test_bce=float(F.binary_cross_entropy(out["x_hat"].clamp(1e-7, 1 - 1e-7), self.x_test)),
+            test_psnr=mean_psnr(out["x_hat"], self.x_test),
+            knn5_acc=knn_accuracy(train_codes, self.data.train_labels.numpy(), codes, self.labels),
+            codes=codes,
+            train_codes=train_codes,
+            x_hat=out["x_hat"],
+        )
+
+    def scores(self, name: str) -> Assessment:
+        """The test scores of recipe ``name``'s model (trained on first use)."""
+        if name not in self._scores:
+            self._scores[name] = self.assess(self.model(name))
+        return self._scores[name]
+
+    def decoded_grid(self, name: str) -> torch.Tensor:
+        return decode(self.model(name), self.grid, self.device)
+
+
+def run_mnist(cfg: MnistConfig) -> Path:
+    """Run the study and return the output folder."""
+    started = time.perf_counter()
+    s = Session(cfg.out, "aelab: deep autoencoders", cfg.device, cfg.seed, cfg.resume, cfg.overwrite)
+    with s.guard():
+        data = load_mnist(cfg.data, allow_download=cfg.allow_download)
+        if data.train_labels is None or data.test_labels is None:
+            raise ValueError("MNIST data without labels")
+        identity = recognise(data, cfg.data)
+        if cfg.quick:
+            data = _subset(data, *QUICK_SPLIT)
+        s.report.set_title(f"aelab: deep autoencoders on {identity.name}")
+        run = MnistRun(cfg, s, data, identity)
+        s.write_config(cfg)
+        _introduce(run)
+        run.run_parts()
+        run.finish("BCE per pixel", started)
+    return s.run.path
+
+
+def _subset(data: ImageData, n_train: int, n_test: int) -> ImageData:
+    return ImageData(
+        data.train[:n_train],
+        data.test[:n_test],
+        data.train_labels[:n_train],
+        data.test_labels[:n_test],
+        data.source,
+        dict(data.info),
+    )
+
+
+def _introduce(run: MnistRun) -> None:
+    """The report's opening paragraph and the run-wide metrics."""
+    cfg, data, r = run.cfg, run.data, run.report
+    epochs = run.epochs(RECIPES["ae2d"])
+    shape = data.shape
+    names = run.identity.class_names
+    listed = ", ".join(names) if run.identity.known and run.identity.item != "digit" else f"{names[0]}..{names[-1]}"
+    classes = f"{len(names)} classes ({listed})"
+    r.text(
+        f"Data: **{run.identity.name}** ({data.source}), {len(data.train):,} training and {len(data.test):,} test "
+        f"images ({shape[1]}x{shape[2]}), {classes}. Every number below is on the test images. Each "
+        f"model trains for {epochs} epochs (batch {cfg.batch_size}, Adam, lr {cfg.lr:g} with warm-up and cosine "
+        f"decay, seed {cfg.seed}). Hidden widths {'-'.join(map(str, (784, *run.hidden)))}-bottleneck and mirror. "
+        + (
+            "Training steps use bf16 autocast (weights, optimiser and every evaluation stay fp32)."
+            if run.bf16
+            else "Training is full fp32."
+        )
+    )
+    r.metric("data", data.summary())
+    r.metric("config", {"epochs": epochs, "batch_size": cfg.batch_size, "lr": cfg.lr, "hidden": list(run.hidden)})

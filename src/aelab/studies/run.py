@@ -1,0 +1,111 @@
+"""The context every part of a run receives: config, data, session, report, and the models, lazily.
+
+``run.model(name)`` trains (or reloads) the model of that recipe the first time any part asks and
+returns the same object afterwards, so the parts never pass models to each other and never say in
+advance what they will need. The run times each part, and the report's Run section states it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from functools import cached_property
+
+from torch import nn
+
+from aelab.data.base import ImageData
+from aelab.studies.base import Session
+from aelab.studies.config import StudyConfig
+from aelab.studies.parts import Part, Registry
+from aelab.studies.recipe import Recipe, epochs_for
+from aelab.train import TrainConfig
+
+
+class StudyRun:
+    """One run of a study: what its parts share. Subclasses add the study's own shared values."""
+
+    quick_epochs = 1
+
+    def __init__(
+        self, cfg: StudyConfig, session: Session, data: ImageData, registry: Registry, recipes: Mapping[str, Recipe]
+    ) -> None:
+        self.cfg = cfg
+        self.session = session
+        self.data = data
+        self.registry = registry
+        self.recipes = dict(recipes)
+        self.report = session.report
+        self.device = session.device
+        self.part: Part | None = None
+        self.wall_seconds: dict[str, float] = {}
+        self._models: dict[str, nn.Module] = {}
+
+    # ------------------------------------------------------------------ training
+    @property
+    def bf16(self) -> bool:
+        """Whether training steps run under bf16 autocast (``--precision auto`` on a device with native bf16)."""
+        from aelab.speed import cpu_bf16_supported
+
+        return self.cfg.precision == "auto" and (self.device.type == "cuda" or cpu_bf16_supported())
+
+    @cached_property
+    def base_train_config(self) -> TrainConfig:
+        cfg = self.cfg
+        return TrainConfig(
+            batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, compile=cfg.compile, cpu_amp=cfg.precision == "auto"
+        )
+
+    def epochs(self, recipe: Recipe) -> int:
+        """The recipe's epochs: ``--epochs`` if given (and the recipe follows it), a quick run's few, else its budget."""
+        if self.cfg.quick:
+            return self.cfg.epochs or self.quick_epochs
+        if self.cfg.epochs and recipe.follows_epochs_flag:
+            return self.cfg.epochs
+        return epochs_for(recipe.samples, len(self.data.train), *recipe.epoch_bounds)
+
+    def train_config(self, recipe: Recipe) -> TrainConfig:
+        return replace(self.base_train_config, epochs=self.epochs(recipe), **recipe.settings(self))
+
+    def model(self, name: str) -> nn.Module:
+        """The trained model of recipe ``name`` (trained, resumed or reloaded once per run)."""
+        if name not in self._models:
+            recipe = self.recipes[name]
+            warm = self.model(recipe.init_from) if recipe.init_from else None
+            self._models[name] = self.session.train(recipe, self, init_from=warm)
+        return self._models[name]
+
+    def label(self, name: str) -> str:
+        return self.recipes[name].label or name
+
+    # ------------------------------------------------------------------ report
+    def section(self, title: str, offset: int = 0) -> None:
+        """A report section numbered by the current part's place in the registry (``offset``: its later sections)."""
+        assert self.part is not None
+        self.report.section(f"{self.registry.number(self.part.name) + offset}. {title}")
+
+    def run_parts(self) -> None:
+        """Each selected part in registry order: compute its result, then write it; timed."""
+        for part in self.registry:
+            if part.name not in self.cfg.parts:
+                continue
+            self.part = part
+            t0 = time.perf_counter()
+            part.write(self, part.compute(self))
+            self.wall_seconds[part.name] = time.perf_counter() - t0
+        self.part = None
+
+    def finish(self, loss_label: str, started: float) -> None:
+        """The training-curves section, the Run section (device, times) and the atomic write."""
+        from aelab import plots
+
+        r = self.report
+        r.section("Training curves")
+        r.figure(
+            plots.loss_curves(self.session.histories, loss_label),
+            "loss_curves",
+            "Train (solid) and held-out (dashed) loss of every model.",
+        )
+        total = time.perf_counter() - started
+        r.provenance(self.cfg.seed, self.device, {**self.wall_seconds, "total": total})
+        r.write()
