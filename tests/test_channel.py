@@ -11,7 +11,7 @@ import torch
 from aelab.cli import main
 from aelab.models.channel import snr_db
 from aelab.models.conv import ConvAutoencoder
-from aelab.studies.channel import SNRS, _verdict, db_key, with_channel
+from aelab.studies.dogs.channel import SNRS, _verdict, db_key, with_channel
 
 from conftest import write_dog_photos
 

@@ -16,8 +16,8 @@ from aelab.cli import build_parser, main
 from aelab.data.mnist import read_idx_folder
 from aelab.data.scaling import unit
 from aelab.losses import cross_entropy, rae_l2, squared_weights, vae_elbo
-from aelab.studies.compare import SAMPLERS, PCAAutoencoder, sample_codes
 from aelab.studies.mnist import DEFAULT_PARTS, PARTS, MnistConfig
+from aelab.studies.mnist.sampling import SAMPLERS, PCAAutoencoder, sample_codes
 from aelab.train import evaluate_loss
 
 CPU = torch.device("cpu")

@@ -57,7 +57,7 @@ def test_noisy_model_starts_from_the_plain_autoencoder(tmp_path):
             p.add_(1.0)  # weights no fresh initialisation would draw
     noisy = build(ConvAutoencoder, image_size=64, latent_channels=4, channel=build(AWGNChannel, variance=0.1))
     x = torch.zeros(4, 3, 64, 64, dtype=torch.uint8)
-    s.train("n", noisy, channel_mse, x, x, signed, TrainConfig(epochs=1, batch_size=4, lr=0.0), init_from=ae)
+    s.fit("n", noisy, channel_mse, x, x, signed, TrainConfig(epochs=1, batch_size=4, lr=0.0), init_from=ae)
     assert all(torch.equal(a, b) for a, b in zip(ae.parameters(), noisy.parameters()))
 
 

@@ -1,84 +1,20 @@
 """The ``aelab`` command: parse flags, check them, call a study. Nothing else lives here.
 
-A mistake the user can fix (bad flag, missing data, corrupt file) prints one line and exits 2;
-Ctrl-C during training exits 130 after the last checkpoint is saved; ``--debug`` shows tracebacks.
+A study's flags come from its config dataclass (``aelab.studies.config``): each field's help, default
+and bounds are written once, there. A mistake the user can fix (bad flag, missing data, corrupt file)
+prints one line and exits 2; Ctrl-C during training exits 130 after the last checkpoint is saved;
+``--debug`` shows tracebacks.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aelab.errors import TrainingInterrupted, UserError
-
-
-def _positive_int(name: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
-        if v <= 0:
-            raise argparse.ArgumentTypeError(f"{name} must be > 0, got {v}")
-        return v
-
-    return parse
-
-
-def _positive_float(name: str) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not (v > 0 and math.isfinite(v)):
-            raise argparse.ArgumentTypeError(f"{name} must be a finite number > 0, got {text}")
-        return v
-
-    return parse
-
-
-def _nonnegative_float(name: str) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not (v >= 0 and math.isfinite(v)):
-            raise argparse.ArgumentTypeError(f"{name} must be a finite number >= 0, got {text}")
-        return v
-
-    return parse
-
-
-def _int_list(name: str) -> Callable[[str], tuple[int, ...]]:
-    def parse(text: str) -> tuple[int, ...]:
-        try:
-            values = tuple(int(v) for v in text.split(",") if v.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be comma-separated whole numbers, got {text!r}") from None
-        if not values or any(v <= 0 for v in values):
-            raise argparse.ArgumentTypeError(f"{name} must be positive whole numbers, got {text!r}")
-        return values
-
-    return parse
-
-
-def _float_list(name: str) -> Callable[[str], tuple[float, ...]]:
-    def parse(text: str) -> tuple[float, ...]:
-        try:
-            values = tuple(float(v) for v in text.split(",") if v.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be comma-separated numbers, got {text!r}") from None
-        if not values or any(not (v > 0 and math.isfinite(v)) for v in values):
-            raise argparse.ArgumentTypeError(f"every {name} must be a finite number > 0, got {text!r}")
-        return values
-
-    return parse
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,38 +24,35 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"aelab: error: {message} (see: {self.prog} --help)\n")
 
 
-def _common(p: argparse.ArgumentParser, out: str, batch: int, lr: float) -> None:
-    p.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default: {out})")
-    p.add_argument(
-        "--epochs",
-        type=_positive_int("--epochs"),
-        default=None,
-        help="epochs per model (default: chosen so the study fits its time budget; see README)",
-    )
-    p.add_argument(
-        "--batch-size", type=_positive_int("--batch-size"), default=batch, help=f"batch size (default: {batch})"
-    )
-    p.add_argument("--lr", type=_positive_float("--lr"), default=lr, help=f"Adam learning rate (default: {lr:g})")
-    p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same data, same device: same numbers")
-    p.add_argument(
-        "--device",
-        default="auto",
-        choices=("auto", "cpu", "cuda"),
-        help="where to train: auto picks CUDA when present (default: auto)",
-    )
-    p.add_argument("--quick", action="store_true", help="a tiny, fast run for smoke tests (not a real result)")
-    p.add_argument("--resume", action="store_true", help="continue a stopped run in --out from its checkpoints")
-    p.add_argument("--overwrite", action="store_true", help="start afresh in an --out that already holds a run")
-    p.add_argument("--compile", action="store_true", help="torch.compile the models (helps on GPUs)")
-    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+def _studies() -> dict[str, tuple]:
+    """study -> (config class, part registry, one-line help, description)."""
+    from aelab.studies.dogs import REGISTRY as DOGS
+    from aelab.studies.dogs import DogsConfig
+    from aelab.studies.mnist import REGISTRY as MNIST
+    from aelab.studies.mnist import MnistConfig
+
+    return {
+        "mnist": (
+            MnistConfig,
+            MNIST,
+            "the MNIST study: AE-2D, denoising, latent manifold, L2, explorations",
+            "The MNIST study (or Fashion-MNIST, or any 28x28 IDX set with 10 classes). Without --data it uses "
+            "cached MNIST, downloads it, or falls back to the built-in 5,000-digit sample.",
+        ),
+        "dogs": (
+            DogsConfig,
+            DOGS,
+            "the dogs study: conv AE, latent samples, Gaussian sampling, perturbation, noisy latent",
+            "The dog-photo study. Without --data it uses Stanford Dogs downloaded into the cache "
+            "(aelab download stanford-dogs).",
+        ),
+    }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from aelab.studies.dogs import DEFAULT_PARTS as DOGS_DEFAULT
-    from aelab.studies.dogs import PARTS as DOGS_PARTS
-    from aelab.studies.dogs import VARIANCES as DOGS_VARIANCES
-    from aelab.studies.mnist import DEFAULT_PARTS as MNIST_DEFAULT
-    from aelab.studies.mnist import PARTS as MNIST_PARTS
+def build_parser(config_defaults: dict[str, dict] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; ``config_defaults`` (study -> settings from a ``--config`` file) replace
+    the built-in defaults, so flags given on the command line still win."""
+    from aelab.studies.config import add_config_flags
 
     parser = _Parser(
         prog="aelab",
@@ -128,89 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"aelab {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
-    m = sub.add_parser(
-        "mnist",
-        help="the MNIST study: AE-2D, denoising, latent manifold, L2, explorations",
-        description="The MNIST study. Without --data-dir it uses cached MNIST, downloads it, "
-        "or falls back to the built-in 5,000-digit sample.",
-    )
-    m.add_argument("--data-dir", type=Path, default=None, help="folder with the 4 MNIST-format IDX files (.gz or not)")
-    _common(m, "runs/mnist", 128, 3e-3)
-    m.add_argument(
-        "--parts",
-        default=",".join(MNIST_DEFAULT),
-        help=f"comma-separated parts to run, from {','.join(MNIST_PARTS)} (default: the lab's {','.join(MNIST_DEFAULT)}; "
-        "compare adds a digit judge, latent-quality and generation tables)",
-    )
-    m.add_argument(
-        "--hidden",
-        type=_int_list("--hidden"),
-        default=(1024, 512, 128),
-        help="encoder hidden widths, mirrored in the decoder (default: 1024,512,128)",
-    )
-    m.add_argument(
-        "--grid-size", type=_positive_int("--grid-size"), default=20, help="latent grid points per axis (default: 20)"
-    )
-    m.add_argument(
-        "--grid-range", type=_positive_float("--grid-range"), default=5.0, help="the grid covers [-R, R]^2 (default: 5)"
-    )
-    m.add_argument(
-        "--weight-decay",
-        type=_nonnegative_float("--weight-decay"),
-        default=1e-4,
-        help="Adam weight decay of the L2 part (default: 1e-4)",
-    )
-    m.add_argument(
-        "--l2-lambda",
-        type=_nonnegative_float("--l2-lambda"),
-        default=1e-5,
-        help="lambda of the explicit sum-of-squared-weights penalty (default: 1e-5)",
-    )
-    m.add_argument("--no-download", action="store_true", help="never try the MNIST mirrors")
-
-    g = sub.add_parser(
-        "dogs",
-        help="the dogs study: conv AE, latent samples, Gaussian sampling, perturbation, noisy latent",
-        description="The dog-photo study. Without --data it uses Stanford Dogs downloaded into the cache "
-        "(aelab download stanford-dogs).",
-    )
-    g.add_argument(
-        "--data",
-        type=Path,
-        default=None,
-        help="folder of photos, searched recursively for jpg/jpeg/png/webp/bmp (e.g. Kaggle's all-dogs/)",
-    )
-    _common(g, "runs/dogs", 64, 2e-3)
-    g.add_argument(
-        "--parts",
-        default=",".join(DOGS_DEFAULT),
-        help=f"comma-separated parts to run, from {','.join(DOGS_PARTS)} (default: the lab's {','.join(DOGS_DEFAULT)}; "
-        "channel adds PSNR vs SNR against JPEG/WebP, channel16 the same at a 16x16x16 latent)",
-    )
-    g.add_argument(
-        "--variances",
-        type=_float_list("--variances"),
-        default=DOGS_VARIANCES,
-        help="latent noise variances of the noisy models, one model each "
-        f"(default: {','.join(f'{v:g}' for v in DOGS_VARIANCES)})",
-    )
-    g.add_argument(
-        "--latent-channels",
-        type=_positive_int("--latent-channels"),
-        default=16,
-        help="channels of the latent code (default: 16)",
-    )
-    g.add_argument(
-        "--latent-size",
-        type=int,
-        choices=(8, 16),
-        default=8,
-        help="height and width of the latent code: 8 (the lab's 16x8x8) or 16 (16x16x16) (default: 8)",
-    )
-    g.add_argument(
-        "--limit", type=_positive_int("--limit"), default=None, help="use only N photos (a stable, mixed subset)"
-    )
+    for name, (cls, registry, help_line, description) in _studies().items():
+        p = sub.add_parser(name, help=help_line, description=description)
+        add_config_flags(p, cls, registry.help(), ",".join(registry.defaults))
+        p.add_argument("--config", type=Path, default=None, help="replay a run's config.toml (flags given here win)")
+        p.add_argument("--debug", action="store_true", help="show full tracebacks")
+        if config_defaults and name in config_defaults:
+            p.set_defaults(**config_defaults[name])
 
     d = sub.add_parser("download", help="fetch a data set into the cache (or --to DIR)")
     d.add_argument("dataset", choices=("mnist", "stanford-dogs"), help="which data set")
@@ -229,14 +86,41 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--json", type=Path, default=None, help="where to write the scores (default: RUN_DIR/evaluate_<data>.json)"
     )
-    e.add_argument(
-        "--batch-size", type=_positive_int("--batch-size"), default=64, help="images per forward pass (default: 64)"
+    _model_io_flags(e)
+
+    x = sub.add_parser(
+        "export",
+        help="write every model's codes of a data folder to a .npz file",
+        description="Encode every image of --data (IDX folder or photo folder) with each finished model of RUN_DIR "
+        "and write the codes, with labels (IDX) or file names (photos), to --out.",
     )
-    e.add_argument("--limit", type=_positive_int("--limit"), default=None, help="photo folders: use only N photos")
-    e.add_argument("--seed", type=int, default=0, help="seed of the channel noise")
-    e.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run (default: auto)")
-    e.add_argument("--debug", action="store_true", help="show full tracebacks")
+    x.add_argument("run_dir", type=Path, help="output folder of a finished aelab run")
+    x.add_argument("--data", type=Path, required=True, help="IDX folder (4 MNIST-format files) or photo folder")
+    x.add_argument("--out", type=Path, default=Path("codes.npz"), help="the .npz file to write (default: %(default)s)")
+    _model_io_flags(x, batch=256)
+
+    v = sub.add_parser("explore", help="open a run's interactive latent explorer (explorer.html) in a browser")
+    v.add_argument("run_dir", type=Path, help="output folder of a finished aelab run")
+    v.add_argument("--debug", action="store_true", help="show full tracebacks")
     return parser
+
+
+def _model_io_flags(p: argparse.ArgumentParser, batch: int = 64) -> None:
+    """Flags of the commands that run a finished run's models over a data folder."""
+    from aelab.studies.config import bounded
+
+    p.add_argument(
+        "--batch-size",
+        type=bounded("--batch-size", int, 0),
+        default=batch,
+        help="images per forward pass (default: %(default)s)",
+    )
+    p.add_argument("--limit", type=bounded("--limit", int, 0), default=None, help="use only the first N images")
+    p.add_argument("--seed", type=int, default=0, help="seed of the channel noise (default: %(default)s)")
+    p.add_argument(
+        "--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run (default: %(default)s)"
+    )
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
 
 
 def _version() -> str:
@@ -245,43 +129,46 @@ def _version() -> str:
     return __version__
 
 
-def _shared_settings(args: argparse.Namespace) -> dict:
-    """The flags every study takes (see ``_common``), as config fields."""
-    names = ("out", "epochs", "batch_size", "lr", "seed", "device", "quick", "resume", "overwrite", "compile")
-    return {name: getattr(args, name) for name in names}
+def _config_file(argv: Sequence[str]) -> tuple[str, Path] | None:
+    """``(study, path)`` when the command line names a ``--config`` file for a study."""
+    argv = list(argv)
+    if not argv or argv[0] not in ("mnist", "dogs"):
+        return None
+    for i, a in enumerate(argv):
+        if a == "--config" and i + 1 < len(argv):
+            return argv[0], Path(argv[i + 1])
+        if a.startswith("--config="):
+            return argv[0], Path(a.split("=", 1)[1])
+    return None
 
 
-def _run_mnist(args: argparse.Namespace) -> Path:
-    from aelab.studies.base import parse_parts
-    from aelab.studies.mnist import PARTS, MnistConfig, run_mnist
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse ``argv``; with ``--config FILE`` the file's settings become the defaults."""
+    named = _config_file(argv)
+    if named is None:
+        return build_parser().parse_args(argv)
+    from aelab.studies.config import config_defaults_from_file
 
-    cfg = MnistConfig(
-        **_shared_settings(args),
-        data_dir=args.data_dir,
-        parts=parse_parts(args.parts, PARTS),
-        hidden=args.hidden,
-        grid_size=args.grid_size,
-        grid_range=args.grid_range,
-        weight_decay=args.weight_decay,
-        l2_lambda=args.l2_lambda,
-        allow_download=not args.no_download,
-    )
-    return run_mnist(cfg)
+    study, path = named
+    try:
+        defaults = config_defaults_from_file(path, _studies()[study][0], study)
+    except UserError as e:
+        print(f"aelab: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return build_parser({study: defaults}).parse_args(argv)
 
 
-def _run_dogs(args: argparse.Namespace) -> Path:
-    from aelab.studies.base import parse_parts
-    from aelab.studies.dogs import PARTS, DogsConfig, run_dogs
+def _run_study(args: argparse.Namespace) -> Path:
+    from aelab.studies.config import config_from_args
 
-    cfg = DogsConfig(
-        **_shared_settings(args),
-        data=args.data,
-        parts=parse_parts(args.parts, PARTS),
-        variances=args.variances,
-        latent_channels=args.latent_channels,
-        latent_size=args.latent_size,
-        limit=args.limit,
-    )
+    cls, registry, _, _ = _studies()[args.command]
+    cfg = config_from_args(cls, args, registry.parse(args.parts))
+    if args.command == "mnist":
+        from aelab.studies.mnist import run_mnist
+
+        return run_mnist(cfg)
+    from aelab.studies.dogs import run_dogs
+
     return run_dogs(cfg)
 
 
@@ -299,6 +186,21 @@ def _run_evaluate(args: argparse.Namespace) -> Path:
     )
 
 
+def _run_export(args: argparse.Namespace) -> Path:
+    from aelab.export import export_codes
+
+    return export_codes(
+        args.run_dir, args.data, args.out, device=args.device, batch_size=args.batch_size, limit=args.limit
+    )
+
+
+def _run_explore(args: argparse.Namespace) -> Path:
+    from aelab.explorer import open_explorer
+
+    print(open_explorer(args.run_dir))
+    return Path(args.run_dir) / "explorer.html"
+
+
 def _run_download(args: argparse.Namespace) -> Path:
     if args.dataset == "mnist":
         from aelab.data.mnist import download_mnist
@@ -310,21 +212,23 @@ def _run_download(args: argparse.Namespace) -> Path:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], Path]] = {
-    "mnist": _run_mnist,
-    "dogs": _run_dogs,
+    "mnist": _run_study,
+    "dogs": _run_study,
     "download": _run_download,
     "evaluate": _run_evaluate,
+    "export": _run_export,
+    "explore": _run_explore,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
     from aelab import report
 
-    report.COMMAND = ["aelab", *(sys.argv[1:] if argv is None else argv)]
+    report.COMMAND = ["aelab", *argv]
     if args.command is None:
-        parser.print_help()
+        build_parser().print_help()
         return 2
     try:
         result = COMMANDS[args.command](args)

@@ -1,38 +1,35 @@
-"""Dogs parts ``channel`` and ``channel16``: the noisy-latent autoencoder as a transmission system.
+"""Parts ``channel`` and ``channel16`` (opt-in): the noisy-latent autoencoder as a transmission system.
 
-channel    (opt-in) the plain AE and every noisy-latent model evaluated at test SNRs 0..25 dB, against a
-           digital pipeline (JPEG / WebP at the channel's capacity, see aelab.digital) given the same
-           number of channel uses as the latent has reals
-channel16  (opt-in) the same at a 16x16x16 latent (k/n four times larger): a plain AE and the noisy
-           models trained through the same recipes under new checkpoint names
+channel    the plain AE and every noisy-latent model evaluated at test SNRs 0..25 dB, against a digital
+           pipeline (JPEG / WebP at the channel's capacity, see aelab.digital) given the same number of
+           channel uses as the latent has reals
+channel16  the same at a 16x16x16 latent (k/n four times larger): a plain AE and the noisy models trained
+           through the same recipes under their own checkpoint names
 
-Both reuse the study's models by checkpoint name (Session.train reloads a finished one), so asking for
-``ae,noisy,channel`` trains nothing twice. Every number is on the held-out photos.
+Both use the study's models by recipe name, so asking for ``ae,noisy,channel`` trains nothing twice.
+Every number is on the held-out photos.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 from torch import nn
 
 from aelab import plots
-from aelab.data.base import ImageData
-from aelab.data.scaling import signed
 from aelab.digital import CODECS, COUNTS, QUALITIES, digital_psnr
-from aelab.losses import RECONSTRUCTION
 from aelab.models.channel import AWGNChannel, snr_db, variance_at
 from aelab.models.conv import ConvAutoencoder
 from aelab.models.registry import build
-from aelab.studies.base import Session
-from aelab.train import TrainConfig
+from aelab.studies.dogs.recipes import VARIANCES, var_key
+from aelab.studies.parts import Part
 
 if TYPE_CHECKING:
-    from aelab.studies.dogs import DogsConfig, _Scorer
+    from aelab.studies.dogs.run import DogsRun
 
 SNRS = tuple(range(0, 26))  # test SNRs (dB)
 QUICK_QUALITIES = tuple(range(0, 101, 10))
@@ -57,85 +54,60 @@ def with_channel(model: nn.Module, arch: Mapping) -> nn.Module:
     return wrapped.to(next(model.parameters()).device).eval()
 
 
-def run_channel(
-    cfg: DogsConfig,
-    s: Session,
-    data: ImageData,
-    score: _Scorer,
-    ae: nn.Module,
-    arch: dict,
-    tc: TrainConfig,
-    epochs: int,
-) -> None:
-    """Part ``channel`` at the study's own latent."""
-    from aelab.studies.dogs import train_noisy, var_key
+@dataclass
+class ChannelResult:
+    """PSNR vs SNR of the autoencoders and of the digital pipeline at one latent size."""
 
-    noisy_cfg = replace(tc, epochs=epochs)
-    models = {"ae": with_channel(ae, arch)}
+    shape: tuple[int, int, int]
+    digital_key: str  # "digital" or "digital_latent16"
+    curves: dict[str, list[float]]  # model -> PSNR at each of SNRS
+    at_lab: dict[str, list[float]]  # model -> PSNR at each lab variance
+    trained: dict[str, float]  # noisy model -> training SNR
+    digital: dict = field(default_factory=dict)  # codec -> count -> digital_psnr's entry
+    skipped: str = ""  # why the part has nothing to show
+
+
+def _measure(run: DogsRun, prefix: str, latent_size: int, digital_key: str) -> ChannelResult:
+    """Every model of one latent size through the channel, and the digital pipeline with the same channel uses."""
+    arch = {**run.arch, "latent_size": latent_size}
+    models = {f"ae{prefix}": with_channel(run.model(f"ae{prefix}"), arch)}
     trained = {}
-    for v in cfg.variances:
-        name = f"noisy_var{var_key(v)}"
-        models[name] = train_noisy(s, data, ae, arch, v, noisy_cfg, "noisy", ["noisy", var_key(v)])
-        trained[name] = snr_db(v)
-    _evaluate(cfg, s, data, score, models, trained, arch, "digital", "6")
+    for v in run.cfg.variances:
+        name = f"noisy{prefix}_var{var_key(v)}"
+        models[name], trained[name] = run.model(name), snr_db(v)
+    shape = (arch["latent_channels"], latent_size, latent_size)
+    res = ChannelResult(shape, digital_key, {}, {}, trained)
+    for name, model in models.items():
+        res.curves[name] = [run.psnr_at(model, variance_at(snr)) for snr in SNRS]
+        res.at_lab[name] = [run.psnr_at(model, v) for v in VARIANCES]
+    qualities = QUICK_QUALITIES if run.cfg.quick else QUALITIES
+    lab_snrs = [snr_db(v) for v in VARIANCES]
+    res.digital = digital_psnr(run.data.test, [*SNRS, *lab_snrs], math.prod(shape), CODECS, qualities)
+    return res
 
 
-def run_channel16(
-    cfg: DogsConfig, s: Session, data: ImageData, score: _Scorer, arch: dict, tc: TrainConfig, epochs: int
-) -> None:
-    """Part ``channel16``: a plain AE and the noisy models at a 16x16x16 latent, same recipes."""
-    from aelab.studies.dogs import train_noisy, var_key
+def compute_channel(run: DogsRun) -> ChannelResult:
+    return _measure(run, "", run.cfg.latent_size, "digital")
 
-    r = s.report
-    if cfg.latent_size == 16:
-        r.section("7. Latent 16x16x16")
+
+def compute_channel16(run: DogsRun) -> ChannelResult:
+    if run.cfg.latent_size == 16:
+        return ChannelResult((16, 16, 16), "digital_latent16", {}, {}, {}, skipped="own latent")
+    return _measure(run, "_latent16", 16, "digital_latent16")
+
+
+def write(run: DogsRun, res: ChannelResult) -> None:
+    """Curves, digital baseline, figures, tables and the verdict for one latent size."""
+    r = run.report
+    if res.skipped:
+        run.section("Latent 16x16x16")
         r.text("This run's own latent is already 16x16x16: part `channel` (section 6) is this comparison.")
         return
-    arch16 = {**arch, "latent_size": 16}
-    ae16 = s.train(
-        "ae_latent16",
-        build(ConvAutoencoder, **arch16),
-        RECONSTRUCTION["mse"],
-        data.train,
-        data.test,
-        signed,
-        tc,
-        metrics_key=["latent16", "ae"],
-    )
-    noisy_cfg = replace(tc, epochs=epochs)
-    models = {"ae_latent16": with_channel(ae16, arch16)}
-    trained = {}
-    for v in cfg.variances:
-        name = f"noisy_latent16_var{var_key(v)}"
-        models[name] = train_noisy(
-            s, data, ae16, arch16, v, noisy_cfg, "noisy_latent16", ["latent16", "noisy", var_key(v)]
-        )
-        trained[name] = snr_db(v)
-    _evaluate(cfg, s, data, score, models, trained, arch16, "digital_latent16", "7")
-
-
-def _evaluate(
-    cfg: DogsConfig,
-    s: Session,
-    data: ImageData,
-    score: _Scorer,
-    models: Mapping[str, nn.Module],
-    trained: Mapping[str, float],
-    arch: Mapping,
-    digital_key: str,
-    number: str,
-) -> None:
-    """Curves, digital baseline, figures, tables and the verdict for one latent size."""
-    from aelab.studies.dogs import VARIANCES, var_key
-
-    r = s.report
-    shape = (arch["latent_channels"], arch["latent_size"], arch["latent_size"])
-    n_reals = math.prod(shape)
-    pixels = 3 * data.shape[1] * data.shape[2]
-    tag = "x".join(str(d) for d in shape)
-    suffix = "" if digital_key == "digital" else "_latent16"
-    lab_snrs = [snr_db(v) for v in VARIANCES]
-    r.section(f"{number}. PSNR vs channel SNR against a digital pipeline, latent {tag}")
+    n_reals = math.prod(res.shape)
+    pixels = 3 * run.data.shape[1] * run.data.shape[2]
+    tag = "x".join(str(d) for d in res.shape)
+    suffix = "" if res.digital_key == "digital" else "_latent16"
+    run.section(f"PSNR vs channel SNR against a digital pipeline, latent {tag}")
     r.text(
         f"Each autoencoder sends its {n_reals:,} latent reals (k/n = {n_reals:,}/{pixels:,} = 1/{pixels / n_reals:g} "
         f"channel uses per pixel value) through the power-normalised channel with noise variance "
@@ -146,64 +118,65 @@ def _evaluate(
         "WebP at the highest quality whose size fits, counting either the whole file or only the "
         "entropy-coded payload (headers and tables known to the receiver: the digital best case). When "
         "nothing fits, the receiver shows the photo's mean colour."
-        + (" Quick run: qualities searched in steps of 10 only." if cfg.quick else "")
+        + (" Quick run: qualities searched in steps of 10 only." if run.cfg.quick else "")
     )
-
-    curves: dict[str, list[float]] = {}
-    at_lab: dict[str, list[float]] = {}
-    for name, model in models.items():
-        curves[name] = [score.psnr_at(model, variance_at(snr)) for snr in SNRS]
-        at_lab[name] = [score.psnr_at(model, v) for v in VARIANCES]
+    for name in res.curves:
         r.metrics.setdefault("channel", {})[name] = {
-            "psnr_at_snr": {db_key(snr): p for snr, p in zip(SNRS, curves[name])},
-            "psnr_at_variance": {var_key(v): p for v, p in zip(VARIANCES, at_lab[name])},
-            "trained_snr_db": trained.get(name),
+            "psnr_at_snr": {db_key(snr): p for snr, p in zip(SNRS, res.curves[name])},
+            "psnr_at_variance": {var_key(v): p for v, p in zip(VARIANCES, res.at_lab[name])},
+            "trained_snr_db": res.trained.get(name),
         }
-
-    qualities = QUICK_QUALITIES if cfg.quick else QUALITIES
-    digital = digital_psnr(data.test, [*SNRS, *lab_snrs], n_reals, CODECS, qualities)
-    dig_curves: dict[str, list[float]] = {}
-    dig_lab: dict[str, list[float]] = {}
-    fallback: dict[str, list[float]] = {}
-    for codec in CODECS:
-        for count in COUNTS:
-            d = digital[codec][count]
-            label = f"{CODEC_NAMES[codec]} ({count})"
-            dig_curves[label] = d["psnr"][: len(SNRS)]
-            dig_lab[label] = d["psnr"][len(SNRS) :]
-            fallback[label] = d["fallback_share"][: len(SNRS)]
-            r.metrics.setdefault(digital_key, {}).setdefault(codec, {})[count] = {
-                "psnr_at_snr": {db_key(snr): p for snr, p in zip(SNRS, dig_curves[label])},
-                "psnr_at_variance": {var_key(v): p for v, p in zip(VARIANCES, dig_lab[label])},
-                "fallback_share_at_snr": {db_key(snr): p for snr, p in zip(SNRS, fallback[label])},
-                "mean_quality_at_snr": {db_key(snr): q for snr, q in zip(SNRS, d["mean_quality"][: len(SNRS)])},
-            }
-    r.metrics.setdefault(digital_key, {})["n_reals"] = n_reals
-
-    marks = {name: snr for name, snr in trained.items()}
+    dig_curves, dig_lab, fallback = _digital_metrics(run, res, n_reals)
+    marks = dict(res.trained)
     r.figure(
-        plots.curves(SNRS, curves, "channel SNR at test (dB)", "test PSNR (dB)", marks=marks),
+        plots.curves(SNRS, res.curves, "channel SNR at test (dB)", "test PSNR (dB)", marks=marks),
         f"channel_psnr_vs_snr{suffix}",
         f"Latent {tag}: each autoencoder evaluated at every test SNR; the dot marks a noisy model's "
         "training SNR. The plain AE was trained without noise.",
     )
     styles = {label: ("--" if "file" in label else ":") for label in dig_curves}
     r.figure(
-        plots.curves(SNRS, {**curves, **dig_curves}, "channel SNR (dB)", "test PSNR (dB)", marks=marks, styles=styles),
+        plots.curves(
+            SNRS, {**res.curves, **dig_curves}, "channel SNR (dB)", "test PSNR (dB)", marks=marks, styles=styles
+        ),
         f"channel_vs_digital{suffix}",
         f"Latent {tag}: the autoencoders (solid) against JPEG and WebP at channel capacity, whole file "
         "(dashed) and payload only (dotted).",
     )
+    lab_snrs = [snr_db(v) for v in VARIANCES]
     header = ["system", *[f"var {var_key(v)} ({snr:.2f} dB)" for v, snr in zip(VARIANCES, lab_snrs)]]
-    r.table(header, [[name, *vals] for name, vals in {**at_lab, **dig_lab}.items()], digits=2)
+    r.table(header, [[name, *vals] for name, vals in {**res.at_lab, **dig_lab}.items()], digits=2)
     shown = [snr for snr in (0, 5, 10, 13, 15, 20, 25) if snr in SNRS]
     r.table(
         ["system", *[f"{snr} dB" for snr in shown]],
-        [[name, *[vals[SNRS.index(snr)] for snr in shown]] for name, vals in {**curves, **dig_curves}.items()],
+        [[name, *[vals[SNRS.index(snr)] for snr in shown]] for name, vals in {**res.curves, **dig_curves}.items()],
         digits=2,
     )
-    r.text(_verdict(curves, dig_curves, fallback, trained))
+    r.text(_verdict(res.curves, dig_curves, fallback, res.trained))
     r.text(JSCC_REFERENCE)
+
+
+def _digital_metrics(run: DogsRun, res: ChannelResult, n_reals: int) -> tuple[dict, dict, dict]:
+    """The digital pipeline's curves by label, recorded in metrics.json under ``res.digital_key``."""
+    dig_curves: dict[str, list[float]] = {}
+    dig_lab: dict[str, list[float]] = {}
+    fallback: dict[str, list[float]] = {}
+    tree = run.report.metrics.setdefault(res.digital_key, {})
+    for codec in CODECS:
+        for count in COUNTS:
+            d = res.digital[codec][count]
+            label = f"{CODEC_NAMES[codec]} ({count})"
+            dig_curves[label] = d["psnr"][: len(SNRS)]
+            dig_lab[label] = d["psnr"][len(SNRS) :]
+            fallback[label] = d["fallback_share"][: len(SNRS)]
+            tree.setdefault(codec, {})[count] = {
+                "psnr_at_snr": {db_key(snr): p for snr, p in zip(SNRS, dig_curves[label])},
+                "psnr_at_variance": {var_key(v): p for v, p in zip(VARIANCES, dig_lab[label])},
+                "fallback_share_at_snr": {db_key(snr): p for snr, p in zip(SNRS, fallback[label])},
+                "mean_quality_at_snr": {db_key(snr): q for snr, q in zip(SNRS, d["mean_quality"][: len(SNRS)])},
+            }
+    tree["n_reals"] = n_reals
+    return dig_curves, dig_lab, fallback
 
 
 def _span(snrs: list[int]) -> str:
@@ -261,3 +234,7 @@ def _verdict(
     low, high = max(curves, key=lambda k: curves[k][0]), max(curves, key=lambda k: curves[k][-1])
     parts.append(f"Best autoencoder at {SNRS[0]} dB: {low}; at {SNRS[-1]} dB: {high}.")
     return " ".join(parts)
+
+
+CHANNEL = Part("channel", "PSNR vs channel SNR against JPEG/WebP at capacity", compute_channel, write, default=False)
+CHANNEL16 = Part("channel16", "the same at a 16x16x16 latent", compute_channel16, write, default=False)

@@ -1,0 +1,231 @@
+"""A UMAP-regularised autoencoder objective (Sainburg, McInnes & Gentner 2021, "Parametric UMAP").
+
+The MLP autoencoder's encoder is trained with UMAP's fuzzy-graph cross-entropy on the kNN graph of
+the training images, plus the reconstruction loss; the decoder is trained with it, so the 2-D plane
+is organised like a UMAP embedding and still decodes. umap-learn supplies what it already does (the
+fuzzy simplicial set, the ``a, b`` curve fit); the torch training is ours, so the objective plugs
+into :func:`aelab.train.fit` like every other loss: ``objective(model, x, noise_generator)``.
+
+Each call samples a fresh batch of graph edges with probability proportional to their weight (the
+expectation of UMAP's per-epoch edge schedule, without its bookkeeping) and pairs every edge head
+with ``negatives`` codes drawn uniformly from the batch ``x``. ``fit`` hands the objective a
+uniformly shuffled batch of training images, so those codes are uniform negative samples of the
+training set, as in UMAP, and they cost nothing: ``x`` is encoded for the reconstruction anyway.
+The encoder runs on ``x`` plus the two ends of each edge, so a step costs about ``1 + 2 E / B``
+encoder passes of a plain AE step (``E`` edges, batch ``B``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aelab.data.scaling import unit
+from aelab.train import Objective, Prepare
+
+DIST_EPS = 1e-3  # added to squared code distances: UMAP's own 0.001 in its repulsive gradient
+
+
+@dataclass(frozen=True)
+class FuzzyGraph:
+    """The symmetrised fuzzy simplicial set of a training set, as directed edges ``(head, tail, weight)``.
+
+    Both directions of every edge are kept (the matrix is symmetric), as UMAP's optimiser does, so a
+    sampled edge moves both of its ends through the encoder. ``n_vertices`` is the number of images
+    the graph was built on: the objective checks that its training set is that one.
+    """
+
+    head: np.ndarray  # int64 (E,)
+    tail: np.ndarray  # int64 (E,)
+    weight: np.ndarray  # float32 (E,), in (0, 1]
+    n_vertices: int
+
+    def __len__(self) -> int:
+        return len(self.weight)
+
+
+def fuzzy_graph(images: torch.Tensor, n_neighbors: int = 15, seed: int = 0, knn: str = "exact") -> FuzzyGraph:
+    """UMAP's fuzzy graph of uint8 images (N, C, H, W), on their flattened pixels scaled to [0, 1].
+
+    ``n_neighbors`` counts each image itself, as umap-learn does. ``knn="exact"`` finds neighbours
+    with scikit-learn's brute-force search: exact, deterministic and without numba compile time,
+    which suits sets up to a few tens of thousands; ``"nndescent"`` uses umap-learn's approximate
+    search (pynndescent, seeded by ``seed``) for larger ones.
+    """
+    from umap.umap_ import fuzzy_simplicial_set, nearest_neighbors
+
+    n = len(images)
+    if n_neighbors < 2 or n_neighbors > n:
+        raise ValueError(f"n_neighbors must be in [2, {n}] (the number of images), got {n_neighbors}")
+    x = images.reshape(n, -1).float().div(255.0).cpu().numpy()
+    rng = np.random.RandomState(seed)
+    if knn == "exact":
+        from sklearn.neighbors import NearestNeighbors
+
+        dists, idx = NearestNeighbors(n_neighbors=n_neighbors, algorithm="brute").fit(x).kneighbors(x)
+    elif knn == "nndescent":
+        idx, dists, _ = nearest_neighbors(x, n_neighbors, "euclidean", {}, False, rng, n_jobs=1)
+    else:
+        raise ValueError(f"knn must be 'exact' or 'nndescent', got {knn!r}")
+    graph, _, _ = fuzzy_simplicial_set(
+        x, n_neighbors, rng, "euclidean", knn_indices=idx.astype(np.int64), knn_dists=dists.astype(np.float32)
+    )
+    coo = graph.tocoo()
+    coo.sum_duplicates()
+    keep = coo.data > 0
+    return FuzzyGraph(
+        head=coo.row[keep].astype(np.int64),
+        tail=coo.col[keep].astype(np.int64),
+        weight=coo.data[keep].astype(np.float32),
+        n_vertices=n,
+    )
+
+
+def ab_params(min_dist: float = 0.1, spread: float = 1.0) -> tuple[float, float]:
+    """UMAP's ``a, b`` for ``q(d) = 1 / (1 + a d^(2b))``, fitted by umap-learn to its offset exponential."""
+    from umap.umap_ import find_ab_params
+
+    a, b = find_ab_params(spread, min_dist)
+    return float(a), float(b)
+
+
+def _log_u(za: torch.Tensor, zb: torch.Tensor, a: float, b: float, eps: float) -> torch.Tensor:
+    """``log(a (d^2 + eps)^b)``: the low-dimensional similarity is ``q = 1 / (1 + u) = sigmoid(-log u)``."""
+    d2 = (za.float() - zb.float()).pow(2).sum(dim=-1)
+    return math.log(a) + b * torch.log(d2 + eps)
+
+
+def umap_cross_entropy(
+    z_head: torch.Tensor,
+    z_tail: torch.Tensor,
+    z_neg_head: torch.Tensor,
+    z_neg_tail: torch.Tensor,
+    a: float,
+    b: float,
+    repulsion: float = 1.0,
+    eps: float = DIST_EPS,
+) -> torch.Tensor:
+    """UMAP's fuzzy cross-entropy with negative sampling: mean over all positive and negative pairs.
+
+    With ``u = a (d^2 + eps)^b`` and ``q = 1 / (1 + u)``, a positive pair (a sampled graph edge)
+    costs ``-log q = softplus(log u)`` and a negative pair ``-log(1 - q) = softplus(-log u)``,
+    times ``repulsion``. Written through ``log u`` both terms are exact softplus forms, stable at any
+    distance. ``eps`` keeps coincident codes finite: with UMAP's 0.001 the gradient of the negative
+    term is UMAP's own repulsive force ``2b / ((eps + d^2)(1 + u))``, so a collapsed start still
+    spreads, where clipping ``q`` (as earlier parametric UMAP did) gives such pairs no gradient at all.
+    The mean runs over ``P + N`` pairs (P positives, N negatives), as Parametric UMAP's loss does.
+    """
+    pos = F.softplus(_log_u(z_head, z_tail, a, b, eps))
+    neg = F.softplus(-_log_u(z_neg_head, z_neg_tail, a, b, eps))
+    return (pos.sum() + repulsion * neg.sum()) / max(1, len(pos) + len(neg))
+
+
+def _encoder_module(net: nn.Module) -> nn.Module:
+    """The autoencoder under a DDP (``.module``) or ``torch.compile`` (``._orig_mod``) wrapper, for ``encode``.
+
+    Edge ends go through the bare encoder: under DDP the same step also runs the wrapper's forward on
+    ``x``, and autograd sums both uses of each parameter before DDP's per-parameter hook reduces it.
+    """
+    while True:
+        inner = getattr(net, "module", None) or getattr(net, "_orig_mod", None)
+        if not isinstance(inner, nn.Module):
+            return net
+        net = inner
+
+
+class UMAPObjective:
+    """``reconstruction(x) + weight * UMAP cross-entropy`` on a fresh sample of graph edges per call.
+
+    A class rather than a closure so the training set it holds moves to the model's device once, on
+    the first call, and stays there. Called by ``evaluate_loss`` on test batches with its fixed
+    generator, it returns the same sum: the test images' reconstruction plus the UMAP loss on an
+    edge sample that is the same every epoch (the generator is re-seeded each time), with the test
+    codes as negatives. So test losses compare across epochs and the UMAP term says how well the
+    current encoder keeps the training graph, which is what it was asked to learn.
+    """
+
+    def __init__(
+        self,
+        graph: FuzzyGraph,
+        train: torch.Tensor,
+        a: float,
+        b: float,
+        weight: float,
+        edges_per_step: int = 256,
+        negatives: int = 5,
+        recon: str = "bce",
+        prepare: Prepare = unit,
+        repulsion: float = 1.0,
+    ) -> None:
+        if graph.n_vertices != len(train):
+            raise ValueError(f"the graph has {graph.n_vertices} vertices but the training set {len(train)} images")
+        if len(graph) == 0:
+            raise ValueError("the graph has no edges")
+        if recon not in ("bce", "mse"):
+            raise ValueError(f"recon must be 'bce' or 'mse', got {recon!r}")
+        if edges_per_step < 1 or negatives < 0 or weight < 0:
+            raise ValueError("edges_per_step must be >= 1, negatives and weight >= 0")
+        self.train = train
+        self.a, self.b, self.weight, self.repulsion = float(a), float(b), float(weight), float(repulsion)
+        self.edges_per_step, self.negatives, self.recon, self.prepare = edges_per_step, negatives, recon, prepare
+        self.head = torch.from_numpy(graph.head)
+        self.tail = torch.from_numpy(graph.tail)
+        # sampling by inverse CDF: O(E log n) per step, where torch.multinomial rebuilds its table every call
+        self.cdf = torch.from_numpy(np.cumsum(graph.weight, dtype=np.float64))
+
+    def _on(self, device: torch.device) -> None:
+        if self.cdf.device != device:
+            self.head, self.tail, self.cdf = self.head.to(device), self.tail.to(device), self.cdf.to(device)
+        if self.train.device != device:
+            self.train = self.train.to(device)
+
+    def sample_edges(self, n: int, gen: torch.Generator | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` edges drawn with replacement, each with probability proportional to its weight."""
+        self._on(device)
+        u = torch.rand(n, generator=gen, device=device, dtype=torch.float64) * self.cdf[-1]
+        e = torch.searchsorted(self.cdf, u, right=True).clamp_(max=len(self.cdf) - 1)
+        return self.head[e], self.tail[e]
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+        out = model(x)
+        if self.recon == "bce":
+            loss = F.binary_cross_entropy_with_logits(out["logits"].float(), x)
+        else:
+            loss = F.mse_loss(out["x_hat"].float(), x)
+        if self.weight == 0:
+            return loss
+        device = x.device
+        head, tail = self.sample_edges(self.edges_per_step, gen, device)
+        ends = self.prepare(self.train[torch.cat([head, tail])])
+        z_ends = _encoder_module(model).encode(ends).float()
+        z_head, z_tail = z_ends[: len(head)], z_ends[len(head) :]
+        z_x = out["z"].float().flatten(1)
+        neg = torch.randint(0, len(z_x), (len(head) * self.negatives,), generator=gen, device=device)
+        z_neg_head = z_head.repeat_interleave(self.negatives, dim=0)
+        umap = umap_cross_entropy(z_head, z_tail, z_neg_head, z_x[neg], self.a, self.b, self.repulsion)
+        return loss + self.weight * umap
+
+
+def umap_objective(
+    graph: FuzzyGraph,
+    train: torch.Tensor,
+    a: float,
+    b: float,
+    weight: float,
+    edges_per_step: int = 256,
+    negatives: int = 5,
+    recon: str = "bce",
+    prepare: Prepare = unit,
+    repulsion: float = 1.0,
+) -> Objective:
+    """The UMAP-regularised AE objective for :func:`aelab.train.fit` (see :class:`UMAPObjective`).
+
+    ``train`` is the uint8 training set the graph was built on (indices are the graph's vertices);
+    ``prepare`` must be the one ``fit`` uses, so edge ends and batches reach the encoder alike.
+    """
+    return UMAPObjective(graph, train, a, b, weight, edges_per_step, negatives, recon, prepare, repulsion)

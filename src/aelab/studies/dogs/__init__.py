@@ -1,0 +1,29 @@
+"""The dogs study: the lab's experiment two, part by part, each a section of report.md.
+
+ae        the lab's conv autoencoder (16x8x8 latent by default), MSE on images in [-1, 1]
+samples   nine random test photos: originals, reconstructions, and their latent channel maps
+gauss     a Gaussian fitted to 256 training codes (Ledoit-Wolf), nine samples decoded, and the lab's blend
+          (0.25 sample + 0.75 real code); each sample's PSNR to its nearest training photo
+perturb   the nine test codes plus Gaussian noise at several scales of the codes' per-dimension std
+noisy     one autoencoder per noise variance with a power-normalised, noisy latent; PSNR with and
+          without noise, and whether sampling its latent space generates photos
+channel   (opt-in) PSNR vs channel SNR for the AE and the noisy models against JPEG/WebP at capacity
+channel16 (opt-in) the same at a 16x16x16 latent
+
+Every number is on the held-out photos (10% of the folder, chosen by path hash), except the
+nearest-training-photo PSNRs, which compare generated images with the training photos by design.
+The models are in ``recipes.py``, the shared values in ``run.py`` (``DogsRun``), the parts in ``registry.py``.
+"""
+
+from aelab.studies.dogs.config import PERTURB_SCALES, DogsConfig
+from aelab.studies.dogs.recipes import VARIANCES, var_key
+from aelab.studies.dogs.registry import REGISTRY
+from aelab.studies.dogs.run import DogsRun, find_data, run_dogs
+
+PARTS = REGISTRY.names
+DEFAULT_PARTS = REGISTRY.defaults
+
+__all__ = [
+    "DEFAULT_PARTS", "PARTS", "PERTURB_SCALES", "REGISTRY", "VARIANCES", "DogsConfig", "DogsRun", "find_data",
+    "run_dogs", "var_key",
+]  # fmt: skip

@@ -1,0 +1,36 @@
+"""The dogs study's settings (shared ones in :class:`aelab.studies.config.StudyConfig`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aelab.studies.config import StudyConfig, option
+from aelab.studies.dogs.recipes import VARIANCES
+from aelab.studies.dogs.registry import REGISTRY
+
+PERTURB_SCALES = (0.1, 0.25, 0.5, 1.0)
+
+
+@dataclass
+class DogsConfig(StudyConfig):
+    data: Path | None = option(
+        None,
+        "folder of photos, searched recursively for jpg/jpeg/png/webp/bmp (e.g. Kaggle's all-dogs/); without it: "
+        "Stanford Dogs from the cache (aelab download stanford-dogs)",
+        kind=Path,
+    )
+    out: Path = option(Path("runs/dogs"), "output folder", kind=Path)
+    batch_size: int = option(64, "batch size", kind=int, low=0)
+    lr: float = option(2e-3, "Adam learning rate (warm-up, then cosine decay to 5%%)", kind=float, low=0)
+    parts: tuple[str, ...] = REGISTRY.defaults
+    variances: tuple[float, ...] = option(
+        VARIANCES, "latent noise variances of the noisy models, one model each", kind=float, low=0, many=True
+    )
+    latent_channels: int = option(16, "channels of the latent code", kind=int, low=0)
+    latent_size: int = option(8, "height and width of the latent code: 8 (the lab's 16x8x8) or 16", choices=(8, 16))
+    limit: int | None = option(None, "use only N photos (a stable, mixed subset)", kind=int, low=0)
+    perturb_scales: tuple[float, ...] = option(
+        PERTURB_SCALES, "noise scales of the perturb part, in units of the codes' per-dimension std", kind=float,
+        low=0, many=True,
+    )  # fmt: skip
