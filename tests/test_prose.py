@@ -1,0 +1,105 @@
+"""Every finding sentence of the report is chosen by the numbers: flip a number, the sentence changes."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from aelab.studies.dogs import ae as dogs_ae
+from aelab.studies.dogs import gauss, noisy, perturb
+from aelab.studies.mnist import ae, dae, explore, l2, manifold
+from aelab.studies.mnist.run import Assessment
+
+
+def _scores(psnr: float, knn: float = 0.5, std: tuple[float, float] = (1.0, 1.0)) -> Assessment:
+    codes = np.random.default_rng(0).standard_normal((200, 2)) * np.array(std)
+    return Assessment(0.2, psnr, knn, codes, codes, torch.zeros(1))
+
+
+def _dae(noisy_psnr: float, narrow: float, wide: float) -> dae.DaeResult:
+    models = [dae.Denoised(2, noisy_psnr, narrow, torch.zeros(1)), dae.Denoised(32, noisy_psnr, wide, torch.zeros(1))]
+    return dae.DaeResult(torch.zeros(1), torch.zeros(1), models)
+
+
+def test_denoiser_sentence_follows_the_sign_of_the_gain():
+    up = dae.prose(_dae(10.7, 14.0, 16.0), "the writer's stroke")
+    down = dae.prose(_dae(10.7, 9.6, 9.4), "the writer's stroke")
+    assert "raise PSNR, from 10.7 dB to 14.0 dB" in up and "wider code is 2.0 dB better" in up
+    assert "lower PSNR, from 10.7 dB to 9.6 dB" in down and "raise" not in down
+    assert "not better here" in down
+    mixed = dae.prose(_dae(10.7, 9.6, 12.0), "detail")
+    assert "denoiser lowers PSNR" in mixed and "raises it, to 12.0 dB" in mixed
+
+
+def test_explore_sentence_says_better_or_worse_from_the_numbers():
+    variants = {name: _scores(12.0) for name in explore.VARIANTS}
+    variants["cnn"] = _scores(11.5)
+    worse = explore.prose(explore.ExploreResult(_scores(12.0), variants))
+    assert "cnn -0.5 dB (worse" in worse and "No variant beats the baseline." in worse
+    variants["cnn"] = _scores(12.5)
+    better = explore.prose(explore.ExploreResult(_scores(12.0), variants))
+    assert "cnn +0.5 dB (better" in better and "Best: cnn" in better
+
+
+def test_l2_sentence_follows_spread_and_accuracy():
+    labels = {"none": "none", "weight_decay": "weight decay 1e-4", "penalty": "penalty 1e-5"}
+
+    def result(wd_std: float, acc: float) -> l2.L2Result:
+        scores = {
+            "none": _scores(12, 0.6),
+            "weight_decay": _scores(12, acc, (wd_std, wd_std)),
+            "penalty": _scores(12, 0.5),
+        }
+        return l2.L2Result(scores, {}, labels)
+
+    shrink = l2.prose(result(0.5, 0.7))
+    assert "weight decay gives 0.5" in shrink and "(narrower)" in shrink and "weight decay 1e-4 separates" in shrink
+    widen = l2.prose(result(2.0, 0.4))
+    assert "(wider)" in widen and "neither regulariser separates the classes better than none" in widen
+
+
+def test_ae_and_manifold_sentences_follow_their_numbers():
+    res = ae.AeResult(_scores(14.0, 0.81), [])
+    assert "well above chance" in ae.prose(res, "digit")
+    res.scores.knn5_acc = 0.12
+    assert "about chance" in ae.prose(res, "clothing item") and "whole clothing item" in ae.prose(res, "clothing item")
+    assert "nearly the whole" in manifold.prose(0.99) and "most codes lie outside" in manifold.prose(0.3)
+
+
+def test_dogs_sentences_follow_their_numbers():
+    history = [{"train_loss": 0.02, "test_loss": 0.021}]
+    close = dogs_ae.prose(dogs_ae.AeResult({"test_psnr": 21.1}, history, 12288), 1024)
+    assert "they are close" in close and "below the lab's figure" in close and "blur" in close
+    history = [{"train_loss": 0.01, "test_loss": 0.02}]
+    memorise = dogs_ae.prose(dogs_ae.AeResult({"test_psnr": 27.0}, history, 12288), 1024)
+    assert "memorise" in memorise and "above the lab's figure" in memorise and "blur" not in memorise
+
+    steps = [perturb.Perturbed(s, p, p - 1, torch.zeros(1)) for s, p in ((0.1, 35.0), (1.0, 15.0))]
+    text = perturb.prose(steps)
+    assert "barely moves (35.0 dB" in text and "beyond recognition (15.0 dB)" in text
+    assert "does not fall steadily" in perturb.prose(list(reversed(steps)))
+
+
+def _gauss(sample_psnr: float, source_share: float) -> gauss.GaussResult:
+    fit = type("Fit", (), {"method": "Ledoit-Wolf"})()
+    samples = gauss.GaussSamples(fit, torch.zeros(1), torch.zeros(1), 0.4)
+    near = torch.full((9,), sample_psnr)
+    z = torch.zeros(1)
+    return gauss.GaussResult(256, samples, z, near, torch.full((9,), 20.0), z, z, source_share, 19.0)
+
+
+def test_generation_sentences_come_from_measured_quantities():
+    far = gauss.prose(_gauss(12.0, 0.9), 1024)
+    assert "lie far from every training photo (12.0 dB" in far and "edits a real image" in far
+    near = gauss.prose(_gauss(18.5, 0.2), 1024)
+    assert "come as close to training photos" in near and "Only 20% of the blends" in near
+
+    def noisy_result(sample_psnr: float, measured: float) -> noisy.NoisyResult:
+        m = {"0.1": {"variance": 0.1, "measured_noise_variance": measured, "latent_power_min": 1.0,
+                     "latent_power_max": 1.0, "test_psnr": 20.3, "gauss_nearest_train_psnr_mean": sample_psnr}}  # fmt: skip
+        return noisy.NoisyResult(m, [], {}, {}, 21.1, 12.0, 19.0, 4)
+
+    no = noisy.prose(noisy_result(12.5, 0.1))
+    assert "none of these models is a generator" in no and "matches each flag" in no and "closer to the" in no
+    yes = noisy.prose(noisy_result(18.5, 0.2))
+    assert "generates photo-like images" in yes and "differs from a flag" in yes
