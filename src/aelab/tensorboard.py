@@ -113,7 +113,7 @@ class TensorBoardLog:
         w.add_scalar("loss/test", float(record["test_loss"]), step)
         if record.get("lr") is not None:
             w.add_scalar("lr", float(record["lr"]), step)
-        if self.images is not None and len(self.images):
+        if self.images is not None and len(self.images) and hasattr(model, "decode"):  # autoencoders, not the judge
             w.add_image("reconstructions", self.reconstructions(model), step, dataformats="CHW")
         w.flush()  # so a TensorBoard already watching the folder shows the epoch now
 

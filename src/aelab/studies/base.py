@@ -14,7 +14,7 @@ from torch import nn
 
 from aelab.checkpoint import atomic_write
 from aelab.data.scaling import SCALINGS
-from aelab.errors import TrainingInterrupted, UserError
+from aelab.errors import Terminated, TrainingInterrupted, UserError
 from aelab.report import Report, RunDir
 from aelab.runtime import barrier, configure_torch, init_distributed, resolve_device, seed_everything
 from aelab.studies.recipe import Recipe
@@ -46,6 +46,7 @@ class Session:
         self.log = TrainLog(self.run.log_path)
         self.report = Report(self.run, title)
         self.histories: dict[str, list[dict]] = {}
+        self.hooks: list = []  # called after every finished epoch of every model (aelab.train.EpochHook)
 
     def fit(
         self,
@@ -88,6 +89,7 @@ class Session:
             self.run.checkpoint(name),
             self.log,
             targets=targets,
+            on_epoch=self.hooks,
         )
         return model
 
@@ -135,7 +137,7 @@ class Session:
 
     @contextmanager
     def guard(self) -> Iterator[None]:
-        """Write the FAILED note when the study stops early, whatever the reason."""
+        """Write the FAILED note when the study stops early, whatever the reason; release the folder's lock."""
         try:
             yield
         except TrainingInterrupted as e:
@@ -144,12 +146,15 @@ class Session:
         except UserError as e:
             self.run.fail(str(e))
             raise
-        except KeyboardInterrupt:  # Ctrl-C outside a training step (evaluation, figures, a checkpoint write)
-            self.run.fail("interrupted (Ctrl-C) outside training; checkpoints of finished epochs are kept")
+        except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM outside a training step (evaluation, figures, a write)
+            what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted (Ctrl-C)"
+            self.run.fail(f"{what} outside training; checkpoints of finished epochs are kept")
             raise
         except BaseException as e:
             self.run.fail(f"{type(e).__name__}: {e}")
             raise
+        finally:
+            self.run.release()  # the run folder's lock (aelab.lock): the next run may use the folder
 
 
 def _reinitialise(model: nn.Module, seed: int) -> None:

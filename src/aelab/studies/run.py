@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import cached_property
+from typing import Any
 
 from torch import nn
 
@@ -40,6 +41,18 @@ class StudyRun:
         self.part: Part | None = None
         self.wall_seconds: dict[str, float] = {}
         self._models: dict[str, nn.Module] = {}
+        self.tensorboard: Any = None
+
+    def open_tensorboard(self, scaling: str, n_images: int = 8) -> None:
+        """With ``--tensorboard DIR``: every model's losses, lr and reconstructions of a few held-out images."""
+        if self.cfg.tensorboard is None:
+            return
+        from aelab.data.scaling import SCALINGS, TO_UNIT
+        from aelab.tensorboard import TensorBoardLog
+
+        images = self.data.test[:n_images]
+        self.tensorboard = TensorBoardLog(self.cfg.tensorboard, images, SCALINGS[scaling], TO_UNIT[scaling], self.device)
+        self.session.hooks.append(self.tensorboard.on_epoch)
 
     # ------------------------------------------------------------------ training
     @property
@@ -109,3 +122,5 @@ class StudyRun:
         total = time.perf_counter() - started
         r.provenance(self.cfg.seed, self.device, {**self.wall_seconds, "total": total})
         r.write()
+        if self.tensorboard is not None:
+            self.tensorboard.close()

@@ -126,6 +126,7 @@ def run_dogs(cfg: DogsConfig) -> Path:
         if len(data.train) < 2:
             raise UserError(f"{folder}: only {len(data.train)} usable training photo(s); the study needs more")
         run = DogsRun(cfg, s, data)
+        run.open_tensorboard("signed")
         s.write_config(cfg)
         _introduce(run)
         run.model("ae")  # every part stands on the plain AE; training it first keeps the log in reading order

@@ -101,6 +101,9 @@ class MnistRun(StudyRun):
         """The test scores of recipe ``name``'s model (trained on first use)."""
         if name not in self._scores:
             self._scores[name] = self.assess(self.model(name))
+            if self.tensorboard is not None:  # the projector: test codes, labelled, with a sprite of the images
+                labels = [self.identity.class_names[int(c)] for c in self.labels]
+                self.tensorboard.embedding(name, self._scores[name].codes, labels, self.data.test)
         return self._scores[name]
 
     def decoded_grid(self, name: str) -> torch.Tensor:
@@ -120,6 +123,7 @@ def run_mnist(cfg: MnistConfig) -> Path:
             data = _subset(data, *QUICK_SPLIT)
         s.report.set_title(f"aelab: deep autoencoders on {identity.name}")
         run = MnistRun(cfg, s, data, identity)
+        run.open_tensorboard("unit")
         s.write_config(cfg)
         _introduce(run)
         run.run_parts()
