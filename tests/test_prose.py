@@ -8,7 +8,7 @@ import torch
 from aelab.studies.dogs import ae as dogs_ae
 from aelab.studies.dogs import gauss, noisy, perturb
 from aelab.studies.mnist import ae, dae, explore, l2, manifold
-from aelab.studies.mnist.run import Assessment
+from aelab.studies.mnist.context import Assessment
 
 
 def _scores(psnr: float, knn: float = 0.5, std: tuple[float, float] = (1.0, 1.0)) -> Assessment:

@@ -17,50 +17,97 @@ from typing import Any
 import torch
 
 from aelab.errors import UserError
+from aelab.faults import write_failure
 
 
-def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode() if isinstance(data, str) else data
+def file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` gives a new file: 0o666 less the process's umask.
+
+    ``mkstemp`` creates its file 0600 and a rename keeps the mode, so without this every result would
+    be unreadable to a group or a web server. The umask is read from /proc (Linux), because setting
+    it to read it back would race with other threads creating files.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _stage(path: Path, payload: bytes, mode: int, make_folder: bool) -> str:
+    """Write ``payload`` to a new temporary file next to ``path`` (fsynced, final mode); return its name."""
+    if make_folder:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), mode)
             f.write(payload)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return tmp
 
 
-def atomic_write_many(files: dict[Path, bytes | str]) -> None:
+def atomic_write(path: str | os.PathLike, data: bytes | str, make_folder: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically: readers see the old file or the new one, never a part.
+
+    A failed write (full disk, quota, file-size limit, read-only or vanished folder) raises
+    :class:`~aelab.errors.WriteFailed` naming the file and the reason; the old file, if any, is
+    untouched and no temporary file is left. ``make_folder=False`` for files inside a run folder, so a
+    folder deleted (or unmounted) under a running job is an error, not silently made again.
+    """
+    path = Path(path)
+    payload = data.encode() if isinstance(data, str) else data
+    existed = path.exists()
+    try:
+        tmp = _stage(path, payload, file_mode(), make_folder)
+    except OSError as e:
+        raise write_failure(e, path, existed) from None
+    try:
+        os.replace(tmp, path)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise write_failure(e, path, existed) from None
+        raise
+
+
+def atomic_write_many(files: dict[Path, bytes | str], make_folder: bool = True) -> None:
     """Write several files so that they appear together: every temp file first, then the renames.
 
-    A failure while writing leaves every old file as it was; the renames at the end take microseconds.
+    A failure while writing leaves every old file as it was (and raises WriteFailed naming the file);
+    the renames at the end take microseconds.
     """
     staged: list[tuple[str, Path]] = []
+    mode = file_mode()
+    current = None
     try:
         for path, data in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            staged.append((tmp, path))
-            with os.fdopen(fd, "wb") as f:
-                f.write(data.encode() if isinstance(data, str) else data)
-                f.flush()
-                os.fsync(f.fileno())
+            current = path
+            staged.append((_stage(path, data.encode() if isinstance(data, str) else data, mode, make_folder), path))
         for tmp, path in staged:
+            current = path
             os.replace(tmp, path)
+    except OSError as e:
+        assert current is not None
+        raise write_failure(e, current) from None
     finally:
         for tmp, _ in staged:
             Path(tmp).unlink(missing_ok=True)
 
 
-def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], make_folder: bool = True) -> None:
+    """Serialise in memory, then one atomic write: a full disk can cost the new checkpoint, never the old one."""
     buf = io.BytesIO()
     torch.save(state, buf)
-    atomic_write(path, buf.getvalue())
+    atomic_write(path, buf.getvalue(), make_folder=make_folder)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -230,6 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         build_parser().print_help()
         return 2
+    from aelab.errors import INTERRUPTED_EXIT, TERMINATED_EXIT, Terminated
+    from aelab.faults import install_sigterm_handler
+
+    restore_sigterm = install_sigterm_handler()  # SIGTERM (timeout, SLURM, k8s, torchrun) stops like Ctrl-C, exit 143
     try:
         result = COMMANDS[args.command](args)
     except UserError as e:
@@ -239,15 +243,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except TrainingInterrupted as e:
         print(f"aelab: {e}; continue with --resume", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
+        return e.exit_code
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM outside a training step
+        what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
         more = "" if args.command == "download" else "; checkpoints of finished epochs are kept, continue with --resume"
-        print(f"aelab: interrupted{more}", file=sys.stderr)
-        return 130
+        print(f"aelab: {what}{more}", file=sys.stderr)
+        return TERMINATED_EXIT if isinstance(e, Terminated) else INTERRUPTED_EXIT
     finally:
         from aelab.runtime import shutdown_distributed
 
         shutdown_distributed()
+        restore_sigterm()
     if os.environ.get("RANK", "0") == "0":  # under torchrun: one line for the run, not one per rank
         print(f"aelab: done: {result}")
     return 0

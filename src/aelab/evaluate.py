@@ -149,5 +149,7 @@ def decode(
     """
     model.eval()
     z = torch.as_tensor(codes, dtype=torch.float32)
-    out = torch.cat([model.decode(z[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(z), batch_size)])
+    out = torch.cat(
+        [model.decode(z[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(z), batch_size)]
+    )
     return out if to_unit is None else to_unit(out)

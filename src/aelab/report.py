@@ -7,6 +7,8 @@ run leaves a ``FAILED`` note with the reason instead.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import platform
@@ -21,7 +23,7 @@ import torch
 
 from aelab.checkpoint import atomic_write, atomic_write_many
 from aelab.errors import UserError
-from aelab.runtime import barrier, get_dist
+from aelab.runtime import get_dist
 
 COMMAND: list[str] | None = None  # the argv the CLI was called with (set by aelab.cli.main; else sys.argv)
 
@@ -31,16 +33,40 @@ class RunDir:
 
     An existing non-empty folder is used only with ``resume`` (continue from its checkpoints) or
     ``overwrite`` (start afresh); otherwise it is a user error, so no result is lost silently.
+
+    While a run uses the folder it holds its lock (:class:`aelab.lock.RunLock`, taken by rank 0 alone
+    under torchrun, before anything is deleted or written), so a second run on the same folder is
+    refused instead of overwriting the first one's checkpoints; :meth:`release` (or the end of the
+    process) frees it.
     """
 
     def __init__(self, path: str | Path, resume: bool = False, overwrite: bool = False) -> None:
+        from aelab.lock import LOCK_NAME, RunLock
+        from aelab.runtime import broadcast_from_main
+
         self.path = Path(path)
+        self.lock = RunLock(self.path)
         if self.path.exists() and not self.path.is_dir():
             raise UserError(f"output path {self.path} exists and is not a folder")
-        used = self.path.is_dir() and any(self.path.iterdir())
+        # every rank looks before rank 0 creates anything (the lock file does not count as a run)
+        used = self.path.is_dir() and any(p.name != LOCK_NAME for p in self.path.iterdir())
+        refusal = None
+        if get_dist().is_main:
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+                self.lock.acquire()
+            except OSError as e:
+                from aelab.faults import write_failure
+
+                refusal = str(write_failure(e, self.path))
+            except UserError as e:
+                refusal = str(e)
+        refusal = broadcast_from_main(refusal)  # a barrier that also tells the other ranks why rank 0 stops
+        if refusal is not None:
+            raise UserError(refusal)
         if used and not (resume or overwrite):
+            self.release()
             raise UserError(f"output folder {self.path} already holds a run; pass --resume or --overwrite")
-        barrier()  # under torchrun every rank looks before rank 0 creates anything, or the others see a "used" folder
         if used and overwrite and not resume and get_dist().is_main:
             for name in ("figures", "checkpoints"):
                 shutil.rmtree(self.path / name, ignore_errors=True)
@@ -58,17 +84,24 @@ class RunDir:
     def checkpoint(self, name: str) -> Path:
         return self.checkpoints / f"{name}.pt"
 
+    def release(self) -> None:
+        """Free the folder for the next run (idempotent)."""
+        self.lock.release()
+
     @property
     def log_path(self) -> Path:
         return self.path / "train_log.csv"
 
     def fail(self, reason: str) -> None:
+        """Leave the ``FAILED`` note; best effort, since the reason may be that nothing can be written."""
         if get_dist().is_main and self.path.is_dir():
-            atomic_write(
-                self.path / "FAILED",
-                f"This run did not finish.\nReason: {reason}\n"
-                "Checkpoints of finished epochs are kept; rerun with --resume to continue.\n",
-            )
+            with contextlib.suppress(UserError):  # WriteFailed: the run's own error says what could not be written
+                atomic_write(
+                    self.path / "FAILED",
+                    f"This run did not finish.\nReason: {reason}\n"
+                    "Checkpoints of finished epochs are kept; rerun with --resume to continue.\n",
+                    make_folder=False,
+                )
 
 
 def set_path(tree: dict, dotted: str, value: Any) -> None:
@@ -144,11 +177,13 @@ class Report:
         import matplotlib.pyplot as plt
 
         path = self.run.figures / f"{name}.png"
-        if get_dist().is_main:
-            tmp = path.with_name(f".{path.name}.tmp.png")
-            fig.savefig(tmp, dpi=110, bbox_inches="tight")
-            tmp.replace(path)
-        plt.close(fig)
+        try:
+            if get_dist().is_main:  # rendered in memory, then one atomic write: a failed write is a WriteFailed
+                buf = io.BytesIO()
+                fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+                atomic_write(path, buf.getvalue(), make_folder=False)
+        finally:
+            plt.close(fig)
         self.lines += [f"![{caption}](figures/{path.name})", "", f"*{caption}*", ""]
         return path
 
@@ -163,7 +198,11 @@ class Report:
         set_path(self.metrics, dotted, value)
 
     def provenance(
-        self, seed: int, device: torch.device, wall_seconds: dict[str, float] | None = None, argv: list[str] | None = None
+        self,
+        seed: int,
+        device: torch.device,
+        wall_seconds: dict[str, float] | None = None,
+        argv: list[str] | None = None,
     ) -> None:
         """State what produced these numbers: command, seed, versions, the processor or GPU, and the time
         each part took (``wall_seconds``, the run's total under ``total``)."""
@@ -185,7 +224,9 @@ class Report:
         if wall_seconds:
             self.metrics["run"]["wall_seconds"] = {k: round(v, 1) for k, v in wall_seconds.items()}
             per_part = ", ".join(f"{k} {_duration(v)}" for k, v in wall_seconds.items() if k != "total")
-            lines.append(f"- **wall time**: {_duration(wall_seconds['total'])} in all" + (f" ({per_part})" if per_part else ""))
+            lines.append(
+                f"- **wall time**: {_duration(wall_seconds['total'])} in all" + (f" ({per_part})" if per_part else "")
+            )
         self.section("Run", "\n".join(lines))
 
     def write(self) -> None:
@@ -197,5 +238,6 @@ class Report:
             {
                 self.run.path / "metrics.json": json.dumps(_clean(self.metrics), indent=2) + "\n",
                 self.run.path / "report.md": body,
-            }
+            },
+            make_folder=False,
         )

@@ -10,12 +10,15 @@ from __future__ import annotations
 import os
 import random
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
 from aelab.errors import UserError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,11 @@ def init_distributed(device_kind: str) -> Dist:
     if world <= 1:
         return _DIST
     if not dist.is_initialized():
+        # torch.distributed.nn binds ``group.WORLD`` as a default argument when it is imported; torch._dynamo
+        # imports it, and torch.optim imports dynamo on first use. Imported after init, it would hold the
+        # process group for good, so destroy_process_group could not free it (see shutdown_distributed).
+        import torch.distributed.nn  # noqa: F401
+
         backend = "nccl" if device_kind == "cuda" else "gloo"
         dist.init_process_group(backend=backend)
     _DIST = Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
@@ -54,10 +62,37 @@ def get_dist() -> Dist:
 
 
 def shutdown_distributed() -> None:
+    """Leave the process group and free it, while the interpreter is still whole.
+
+    Freeing it joins gloo's worker threads. A group that outlives this (something still refers to it)
+    is freed only while Python shuts down; a worker thread that then drops its last collective's
+    tensors needs the GIL, which a finalising interpreter refuses by ending the thread, and the C++
+    runtime aborts the process ("terminate called without an active exception", SIGABRT) after a run
+    that had otherwise ended cleanly. :func:`init_distributed` keeps torch's own late reference away;
+    the test suite checks that no gloo thread survives this call.
+    """
     global _DIST
     if dist.is_initialized():
         dist.destroy_process_group()
     _DIST = Dist()
+
+
+def gloo_threads() -> list[str]:
+    """Names of this process's gloo threads still running (Linux; empty elsewhere): none after shutdown."""
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return []
+    names = []
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                name = f.read().strip()
+        except OSError:
+            continue
+        if "gloo" in name:
+            names.append(name)
+    return sorted(names)
 
 
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
@@ -70,6 +105,19 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
 def barrier() -> None:
     if _DIST.enabled:
         dist.barrier()
+
+
+def broadcast_from_main(value: T) -> T:
+    """Rank 0's ``value`` on every rank (a picklable object; identity on one process); also a barrier.
+
+    For decisions rank 0 alone can make (it alone takes the run folder's lock): when it must stop, the
+    other ranks learn why and stop too, instead of waiting for it in the next collective.
+    """
+    if not _DIST.enabled:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def resolve_device(name: str = "auto") -> torch.device:

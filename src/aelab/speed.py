@@ -6,13 +6,20 @@ Each is a choice that changes how fast a step runs, never what it computes (beyo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from torch import nn
 
-if TYPE_CHECKING:
-    from aelab.train import TrainConfig
+
+class TrainConfig(Protocol):
+    """The fields of ``aelab.train.TrainConfig`` the knobs read (a protocol, so this module stays below the loop)."""
+
+    amp: bool
+    cpu_amp: bool
+    channels_last: bool | None
+    lr: float
+    weight_decay: float
 
 
 def cpu_bf16_supported() -> bool:

@@ -13,6 +13,7 @@ trains on its shard of every epoch, and the test loss is reduced over ranks; ran
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 import time
@@ -26,7 +27,8 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from aelab.checkpoint import atomic_write, load_checkpoint, load_model_state, save_checkpoint
-from aelab.errors import TrainingInterrupted, UserError
+from aelab.errors import INTERRUPTED_EXIT, TERMINATED_EXIT, Terminated, TrainingInterrupted, UserError, WriteFailed
+from aelab.faults import deferred_termination, raise_terminated, termination_pending
 from aelab.runtime import all_reduce_sum, get_dist
 from aelab.speed import make_optimizer, resident, use_amp, use_channels_last
 
@@ -51,7 +53,10 @@ class TrainConfig:
 
 
 class TrainLog:
-    """``train_log.csv``: one row per model and epoch, rewritten atomically after every epoch."""
+    """``train_log.csv``: one row per model and epoch, rewritten atomically after every epoch.
+
+    The run folder must exist (a vanished folder is a :class:`~aelab.errors.WriteFailed`, not made again).
+    """
 
     FIELDS = ("model", "epoch", "train_loss", "test_loss", "seconds")
 
@@ -67,7 +72,7 @@ class TrainLog:
             writer.writeheader()
             for rows in self.rows.values():
                 writer.writerows(rows)
-            atomic_write(self.path, buf.getvalue())
+            atomic_write(self.path, buf.getvalue(), make_folder=False)
 
 
 def lr_lambda(total_steps: int, schedule: str) -> Callable[[int], float]:
@@ -170,6 +175,31 @@ def wrap_model(model: nn.Module, cfg: TrainConfig, device: torch.device) -> nn.M
     return net
 
 
+def _ranks_stop_together(f: Callable[..., list[dict]]) -> Callable[..., list[dict]]:
+    """Under torchrun, a SIGTERM is acted on where every rank sees it at once (see :mod:`aelab.faults`).
+
+    Inside ``fit`` the signal is only recorded; the check every ``CHECK_EVERY`` steps stops all ranks at
+    the same step. A signal that arrives after the last check (during the last evaluation or checkpoint)
+    is agreed on once more when ``fit`` returns, so no rank walks on into a collective the others left.
+    """
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs) -> list[dict]:
+        with deferred_termination(get_dist().enabled):
+            return f(*args, **kwargs)
+
+    return wrapper
+
+
+def _stop_if_any_rank_was_terminated(device: torch.device) -> None:
+    """Under DDP: raise :class:`Terminated` on every rank if any rank has a SIGTERM pending (one all-reduce)."""
+    if get_dist().enabled:
+        flag = all_reduce_sum(torch.tensor([float(termination_pending())], device=device))
+        if float(flag[0]):
+            raise_terminated()
+
+
+@_ranks_stop_together
 def fit(
     name: str,
     model: nn.Module,
@@ -254,14 +284,19 @@ def fit(
                 scheduler.step()
                 if (step + 1) % CHECK_EVERY == 0 or step + 1 == steps_per_epoch:
                     _check_finite(losses[: step + 1], name, epoch, checkpoint)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (aelab.errors.Terminated)
             bar.close()
             where = (
                 f"checkpoint {checkpoint} keeps {epoch} finished epoch(s)"
                 if checkpoint is not None and checkpoint.exists()
                 else "no epoch finished, so no checkpoint yet"
             )
-            raise TrainingInterrupted(f"interrupted while training {name} (epoch {epoch + 1}); {where}") from None
+            what, code = (
+                ("terminated (SIGTERM)", TERMINATED_EXIT)
+                if isinstance(e, Terminated)
+                else ("interrupted", INTERRUPTED_EXIT)
+            )
+            raise TrainingInterrupted(f"{what} while training {name} (epoch {epoch + 1}); {where}", code) from None
         train_loss = float(all_reduce_sum(losses.mean().double().clone()) / d.world_size)
         # the bare model: a DDP forward may broadcast buffers, and ranks' test shards can differ in batch count
         test_loss = evaluate_loss(model, objective, test, prepare, cfg.batch_size * 2, device, cfg.seed, amp, test_y)
@@ -281,8 +316,9 @@ def fit(
                 f"[{name}] epoch {epoch + 1}/{cfg.epochs}  train {train_loss:.5g}  test {test_loss:.5g}  {seconds:.1f}s"
             )
         if checkpoint is not None and d.is_main:
-            save_checkpoint(
+            _save_or_explain(
                 checkpoint,
+                epoch,
                 {
                     "format": 1,
                     "name": name,
@@ -303,6 +339,7 @@ def fit(
             for hook in on_epoch:
                 hook(name, model, history[-1])
     bar.close()
+    _stop_if_any_rank_was_terminated(device)
     model.eval()
     return history
 
@@ -323,12 +360,32 @@ def _same_start_on_every_rank(start: int, name: str, device: torch.device) -> No
         )
 
 
+def _save_or_explain(checkpoint: Path, epoch: int, state: dict) -> None:
+    """Save the checkpoint of ``epoch``; a failed write says what the last good checkpoint still holds."""
+    try:
+        save_checkpoint(checkpoint, state, make_folder=False)
+    except WriteFailed as e:
+        kept = (
+            f"the last good checkpoint keeps {epoch} finished epoch(s); make room and continue with --resume"
+            if epoch and checkpoint.exists()
+            else "no checkpoint of this model was written yet"
+        )
+        raise WriteFailed(e.path, e.reason, kept) from None
+
+
 def _check_finite(losses: torch.Tensor, name: str, epoch: int, checkpoint: Path | None) -> None:
-    """Stop on a non-finite loss; under DDP every rank stops together, or the others would hang."""
+    """Stop on a non-finite loss; under DDP every rank stops together, or the others would hang.
+
+    Under DDP the same all-reduce carries whether any rank has seen a SIGTERM, so that all of them stop
+    at this step (see :func:`_ranks_stop_together`).
+    """
     bad = (~torch.isfinite(losses)).nonzero()
     n_bad = float(len(bad))
     if get_dist().enabled:
-        n_bad = float(all_reduce_sum(torch.tensor([n_bad], device=losses.device)))
+        both = all_reduce_sum(torch.tensor([n_bad, float(termination_pending())], device=losses.device))
+        n_bad = float(both[0])
+        if float(both[1]):
+            raise_terminated()
     if n_bad:
         kept = (
             f"the last good checkpoint ({checkpoint}) is kept"

@@ -8,19 +8,24 @@ outside the target folder.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import os
 import shutil
+import socket
+import ssl
 import tarfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
 from tqdm import tqdm
 
-from aelab.errors import UserError
+from aelab.errors import DownloadFailed, UserError
+from aelab.faults import write_failure
 
 CHUNK = 1 << 16
 
@@ -70,27 +75,59 @@ def _fetch(url: str, part: Path, timeout: float, desc: str) -> None:
 def download(urls: Sequence[str], dest: Path, sha256: str | None, timeout: float = 30.0) -> Path:
     """Fetch ``dest`` from the first of ``urls`` that delivers a file with the right checksum.
 
-    Raises :class:`UserError` listing every mirror's failure when none works.
+    Raises :class:`~aelab.errors.DownloadFailed` (a UserError) naming every mirror tried and why each
+    failed, when none works; a failed write on our side (full disk...) is a WriteFailed at once.
     """
     dest = Path(dest)
     if dest.exists() and (sha256 is None or sha256_of(dest) == sha256):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    failures = []
+    failures: list[tuple[str, str]] = []
     for url in urls:
         try:
             _fetch(url, part, timeout, dest.name)
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
-            failures.append(f"{url}: {getattr(e, 'reason', e)}")
+            if isinstance(e, OSError) and e.errno in WRITE_ERRNOS:  # our disk, not the mirror: no use trying others
+                raise write_failure(e, part) from None
+            failures.append((_mirror(url), why_failed(e, timeout)))
             continue
         if sha256 is not None and (got := sha256_of(part)) != sha256:
             part.unlink(missing_ok=True)
-            failures.append(f"{url}: checksum mismatch (got {got[:12]}..., expected {sha256[:12]}...)")
+            failures.append((_mirror(url), f"checksum mismatch: got {got[:12]}..., expected {sha256[:12]}..."))
             continue
         os.replace(part, dest)
         return dest
-    raise UserError(f"could not download {dest.name}: " + "; ".join(failures))
+    raise DownloadFailed(dest.name, failures)
+
+
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+def _mirror(url: str) -> str:
+    """The part of a URL that tells mirrors apart: its host (and port)."""
+    return urllib.parse.urlsplit(url).netloc or url
+
+
+def why_failed(e: BaseException, timeout: float) -> str:
+    """A failed fetch in a few words: what a user can act on (no network, a refused port, a 404...)."""
+    reason = e.reason if isinstance(e, urllib.error.URLError) and not isinstance(e, urllib.error.HTTPError) else e
+    if isinstance(e, urllib.error.HTTPError):
+        return f"HTTP {e.code} {e.reason}".strip()
+    if isinstance(reason, socket.gaierror):
+        return "host not found (no network or DNS?)"
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return f"no answer within {timeout:g} s"
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, ConnectionResetError):
+        return "connection reset"
+    if isinstance(reason, ssl.SSLError):
+        return f"TLS error ({reason.reason or reason})"
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror
+    text = " ".join(str(reason).split())
+    return text or type(reason).__name__
 
 
 def _is_within(root: Path, target: Path) -> bool:

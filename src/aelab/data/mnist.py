@@ -15,7 +15,7 @@ import torch
 from aelab.data.base import ImageData
 from aelab.data.download import cache_dir, download
 from aelab.data.idx import read_idx
-from aelab.errors import UserError
+from aelab.errors import DownloadFailed, UserError
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -124,8 +124,10 @@ def load_mnist(
             data = read_idx_folder(download_mnist(cached, mirrors, timeout))
             data.source = "downloaded (MNIST mirrors)"
             return data
-        except UserError as e:
-            print(f"aelab: MNIST download failed ({str(e)[:160]}); using the built-in sample", file=sys.stderr)
+        except DownloadFailed as e:  # one line, every mirror and its reason; never cut mid-word
+            print(
+                f"aelab: could not download MNIST ({e.tried()}); using the built-in 5,000-digit sample", file=sys.stderr
+            )
     else:
         print("aelab: no MNIST files given or cached; using the built-in 5,000-digit sample", file=sys.stderr)
     return builtin_sample()

@@ -42,10 +42,10 @@
   let pinned = null; // [z1, z2] or null
   let hovered = -1; // position in the shown points, or -1
   let lastScreen = null; // {x, y} of the last pointer position inside the plot
-  const grids = []; // per model: Uint8Array, node-major: node (j * grid + i) holds P pixels
+  const grids = []; // per model: Uint8Array, node (j * grid + i) at z1 step i, z2 step j holds P pixels
   const bases = []; // per model: the drawn scatter without markers
-  let imageAtlas = null;
-  const reconAtlas = [];
+  let imagePixels = null;
+  const reconPixels = []; // per model; point n's reconstruction is row reconRows[n]
 
   function box() { return models[current].box; }
   function toScreen(z1, z2) {
@@ -66,7 +66,9 @@
     img.src = src;
     return img.decode().then(() => img);
   }
-  function redChannel(img) {
+  // Every atlas holds one image per PNG row (H * W gray pixels), so its red channel read row by
+  // row is the images one after another: image k is pixels [k * P, (k + 1) * P).
+  function pixelRows(img) {
     const c = document.createElement("canvas");
     c.width = img.naturalWidth;
     c.height = img.naturalHeight;
@@ -75,21 +77,7 @@
     const rgba = g.getImageData(0, 0, c.width, c.height).data;
     const red = new Uint8Array(c.width * c.height);
     for (let p = 0; p < red.length; p++) red[p] = rgba[4 * p];
-    return { red, width: c.width };
-  }
-  function unpackGrid(img, G) {
-    const { red, width } = redChannel(img);
-    const out = new Uint8Array(G * G * P);
-    for (let j = 0; j < G; j++) {
-      for (let i = 0; i < G; i++) {
-        const base = (j * G + i) * P;
-        for (let y = 0; y < H; y++) {
-          const row = (j * H + y) * width + i * W;
-          out.set(red.subarray(row, row + W), base + y * W);
-        }
-      }
-    }
-    return out;
+    return red;
   }
 
   // Bilinear interpolation between the four grid nodes around z: gray levels 0..255 (floats).
@@ -132,12 +120,7 @@
     t.imageSmoothingEnabled = false;
     t.drawImage(small, 0, 0, target.width, target.height);
   }
-  function drawTile(target, img, k) {
-    const cols = meta.atlasCols;
-    const t = target.getContext("2d");
-    t.imageSmoothingEnabled = false;
-    t.drawImage(img, (k % cols) * W, Math.floor(k / cols) * H, W, H, 0, 0, target.width, target.height);
-  }
+  function drawRow(target, pixels, k) { drawGray(target, pixels.subarray(k * P, (k + 1) * P)); }
 
   function niceTicks(lo, hi) {
     const raw = (hi - lo) / 5;
@@ -255,8 +238,8 @@
     }
     $("unpin").disabled = !pinned;
     if (hovered >= 0) {
-      drawTile($("point-image"), imageAtlas, hovered);
-      drawTile($("point-recon"), reconAtlas[current], hovered);
+      drawRow($("point-image"), imagePixels, hovered);
+      drawRow($("point-recon"), reconPixels[current], models[current].reconRows[hovered]);
       $("point-caption").textContent = "test image #" + meta.index[hovered] + ", class " +
         meta.classNames[meta.labels[hovered]] + ", code (" + fmt(codes[2 * hovered]) + "," + fmt(codes[2 * hovered + 1]) + ")";
     }
@@ -370,10 +353,10 @@
   buildControls();
   Promise.all([loadImage(meta.images), ...models.map((m) => loadImage(m.gridAtlas)), ...models.map((m) => loadImage(m.recon))])
     .then((imgs) => {
-      imageAtlas = imgs[0];
+      imagePixels = pixelRows(imgs[0]);
       models.forEach((m, k) => {
-        grids[k] = unpackGrid(imgs[1 + k], m.grid);
-        reconAtlas[k] = imgs[1 + models.length + k];
+        grids[k] = pixelRows(imgs[1 + k]);
+        reconPixels[k] = pixelRows(imgs[1 + models.length + k]);
         bases[k] = drawBase(k);
       });
       $("status").textContent = meta.labels.length + " test points, " + models.length + " model(s).";

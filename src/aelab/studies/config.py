@@ -97,7 +97,7 @@ class StudyConfig:
         "else fp32; fp32: full fp32 everywhere (numbers that match across CPUs)",
         choices=("auto", "fp32"),
     )
-    parts: tuple[str, ...] = ()
+    parts: tuple[str, ...] = ()  # empty: the study's default parts (its registry says which)
     quick: bool = option(False, "a tiny, fast run for smoke tests (not a real result)", kind=bool)
     resume: bool = option(False, "continue a stopped run in --out from its checkpoints", kind=bool)
     overwrite: bool = option(False, "start afresh in an --out that already holds a run", kind=bool)

@@ -51,7 +51,9 @@ class StudyRun:
         from aelab.tensorboard import TensorBoardLog
 
         images = self.data.test[:n_images]
-        self.tensorboard = TensorBoardLog(self.cfg.tensorboard, images, SCALINGS[scaling], TO_UNIT[scaling], self.device)
+        self.tensorboard = TensorBoardLog(
+            self.cfg.tensorboard, images, SCALINGS[scaling], TO_UNIT[scaling], self.device
+        )
         self.session.hooks.append(self.tensorboard.on_epoch)
 
     # ------------------------------------------------------------------ training

@@ -12,13 +12,15 @@ channel16 (opt-in) the same at a 16x16x16 latent
 
 Every number is on the held-out photos (10% of the folder, chosen by path hash), except the
 nearest-training-photo PSNRs, which compare generated images with the training photos by design.
-The models are in ``recipes.py``, the shared values in ``run.py`` (``DogsRun``), the parts in ``registry.py``.
+The models are in ``recipes.py``, the shared values in ``context.py`` (``DogsRun``), the parts in
+``registry.py``, and ``study.py`` runs them.
 """
 
-from aelab.studies.dogs.config import PERTURB_SCALES, DogsConfig
-from aelab.studies.dogs.recipes import VARIANCES, var_key
+from aelab.studies.dogs.config import PERTURB_SCALES, VARIANCES, DogsConfig
+from aelab.studies.dogs.context import DogsRun
+from aelab.studies.dogs.recipes import var_key
 from aelab.studies.dogs.registry import REGISTRY
-from aelab.studies.dogs.run import DogsRun, find_data, run_dogs
+from aelab.studies.dogs.study import find_data, run_dogs
 
 PARTS = REGISTRY.names
 DEFAULT_PARTS = REGISTRY.defaults

@@ -9,7 +9,7 @@ from aelab import plots
 from aelab.studies.parts import Part
 
 if TYPE_CHECKING:
-    from aelab.studies.dogs.run import DogsRun
+    from aelab.studies.dogs.context import DogsRun
 
 LAB_PSNR = 26.0  # the lab's report, on its own training images (Kaggle's all-dogs)
 

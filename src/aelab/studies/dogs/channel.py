@@ -25,11 +25,12 @@ from aelab.digital import CODECS, COUNTS, QUALITIES, digital_psnr
 from aelab.models.channel import AWGNChannel, snr_db, variance_at
 from aelab.models.conv import ConvAutoencoder
 from aelab.models.registry import build
-from aelab.studies.dogs.recipes import VARIANCES, var_key
+from aelab.studies.dogs.config import VARIANCES
+from aelab.studies.dogs.recipes import var_key
 from aelab.studies.parts import Part
 
 if TYPE_CHECKING:
-    from aelab.studies.dogs.run import DogsRun
+    from aelab.studies.dogs.context import DogsRun
 
 SNRS = tuple(range(0, 26))  # test SNRs (dB)
 QUICK_QUALITIES = tuple(range(0, 101, 10))

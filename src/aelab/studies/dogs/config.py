@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aelab.studies.config import StudyConfig, option
-from aelab.studies.dogs.recipes import VARIANCES
-from aelab.studies.dogs.registry import REGISTRY
 
+VARIANCES = (0.05, 0.1, 0.15)  # the lab's noise variances
 PERTURB_SCALES = (0.1, 0.25, 0.5, 1.0)
 
 
@@ -23,7 +22,6 @@ class DogsConfig(StudyConfig):
     out: Path = option(Path("runs/dogs"), "output folder", kind=Path)
     batch_size: int = option(64, "batch size", kind=int, low=0)
     lr: float = option(2e-3, "Adam learning rate (warm-up, then cosine decay to 5%%)", kind=float, low=0)
-    parts: tuple[str, ...] = REGISTRY.defaults
     variances: tuple[float, ...] = option(
         VARIANCES, "latent noise variances of the noisy models, one model each", kind=float, low=0, many=True
     )

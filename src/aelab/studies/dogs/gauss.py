@@ -15,7 +15,7 @@ from aelab.studies.dogs.sampling import BLEND, GaussSamples, gauss_samples, gene
 from aelab.studies.parts import Part
 
 if TYPE_CHECKING:
-    from aelab.studies.dogs.run import DogsRun
+    from aelab.studies.dogs.context import DogsRun
 
 
 @dataclass

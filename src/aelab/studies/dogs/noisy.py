@@ -16,7 +16,7 @@ from aelab.studies.dogs.sampling import gauss_samples, generates
 from aelab.studies.parts import Part
 
 if TYPE_CHECKING:
-    from aelab.studies.dogs.run import DogsRun
+    from aelab.studies.dogs.context import DogsRun
 
 EVAL_VARIANCES = (0.0025, 0.01, 0.05, 0.1, 0.15, 0.3)  # the PSNR-vs-SNR curve of every noisy model
 

@@ -13,7 +13,7 @@ from aelab.latent import perturb
 from aelab.studies.parts import Part
 
 if TYPE_CHECKING:
-    from aelab.studies.dogs.run import DogsRun
+    from aelab.studies.dogs.context import DogsRun
 
 
 @dataclass

@@ -17,9 +17,8 @@ from aelab.models.registry import build
 from aelab.studies.recipe import Recipe
 
 if TYPE_CHECKING:
-    from aelab.studies.dogs.run import DogsRun
+    from aelab.studies.dogs.context import DogsRun
 
-VARIANCES = (0.05, 0.1, 0.15)  # the lab's noise variances
 AE_SAMPLES = 72_000
 NOISY_SAMPLES = 12_000
 EPOCH_BOUNDS = (2, 60)

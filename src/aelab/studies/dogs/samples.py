@@ -12,7 +12,7 @@ from aelab.evaluate import psnr
 from aelab.studies.parts import Part
 
 if TYPE_CHECKING:
-    from aelab.studies.dogs.run import DogsRun
+    from aelab.studies.dogs.context import DogsRun
 
 
 @dataclass

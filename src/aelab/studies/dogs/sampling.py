@@ -10,7 +10,7 @@ import torch
 from aelab.latent import GaussianFit, fit_gaussian
 
 if TYPE_CHECKING:
-    from aelab.studies.dogs.run import DogsRun
+    from aelab.studies.dogs.context import DogsRun
 
 BLEND = 0.25  # the lab's delta: 0.25 * Gaussian sample + 0.75 * a real code
 

@@ -7,13 +7,14 @@ l2       the AE again with weight decay and with an explicit L2 penalty, side by
 explore  bottleneck 128, MSE loss, sigmoid everywhere, CNN autoencoder
 compare  (opt-in) digit judge, latent quality of every 2-D model, generation by sampler
 
-The models are in ``recipes.py``, the shared values in ``run.py`` (``MnistRun``), the parts in
-``registry.py``.
+The models are in ``recipes.py``, the shared values in ``context.py`` (``MnistRun``), the parts in
+``registry.py``, and ``study.py`` runs them.
 """
 
 from aelab.studies.mnist.config import MnistConfig
+from aelab.studies.mnist.context import MnistRun
 from aelab.studies.mnist.registry import REGISTRY
-from aelab.studies.mnist.run import MnistRun, run_mnist
+from aelab.studies.mnist.study import run_mnist
 
 PARTS = REGISTRY.names
 DEFAULT_PARTS = REGISTRY.defaults

@@ -24,7 +24,7 @@ from aelab.studies.mnist.sampling import NAMES, SAMPLERS, PCAAutoencoder, sample
 from aelab.studies.parts import Part
 
 if TYPE_CHECKING:
-    from aelab.studies.mnist.run import Assessment, MnistRun
+    from aelab.studies.mnist.context import Assessment, MnistRun
 
 THRESHOLD = 0.9  # top judge probability for "is a digit"
 JUDGE_TARGET = 0.985  # test accuracy the judge must reach on full MNIST

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aelab.studies.config import StudyConfig, option
-from aelab.studies.mnist.registry import REGISTRY
 
 
 @dataclass
@@ -21,7 +20,6 @@ class MnistConfig(StudyConfig):
     out: Path = option(Path("runs/mnist"), "output folder", kind=Path)
     batch_size: int = option(128, "batch size", kind=int, low=0)
     lr: float = option(3e-3, "Adam learning rate (warm-up, then cosine decay to 5%%)", kind=float, low=0)
-    parts: tuple[str, ...] = REGISTRY.defaults
     hidden: tuple[int, ...] = option(
         (1024, 512, 128), "encoder hidden widths, mirrored in the decoder", kind=int, low=0, many=True
     )

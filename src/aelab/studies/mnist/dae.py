@@ -14,7 +14,7 @@ from aelab.studies.mnist.recipes import NOISE_FACTOR
 from aelab.studies.parts import Part
 
 if TYPE_CHECKING:
-    from aelab.studies.mnist.run import MnistRun
+    from aelab.studies.mnist.context import MnistRun
 
 BOTTLENECKS = (2, 32)
 

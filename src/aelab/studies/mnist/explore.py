@@ -9,7 +9,7 @@ from aelab import plots
 from aelab.studies.parts import Part
 
 if TYPE_CHECKING:
-    from aelab.studies.mnist.run import Assessment, MnistRun
+    from aelab.studies.mnist.context import Assessment, MnistRun
 
 # recipe name -> (model, bottleneck, loss, hidden activation) as the table shows them
 VARIANTS = {

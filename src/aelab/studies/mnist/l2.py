@@ -12,7 +12,7 @@ from aelab.studies.mnist.figures import manifold_figure
 from aelab.studies.parts import Part
 
 if TYPE_CHECKING:
-    from aelab.studies.mnist.run import Assessment, MnistRun
+    from aelab.studies.mnist.context import Assessment, MnistRun
 
 VARIANTS = {"none": "ae2d", "weight_decay": "ae2d_weight_decay", "penalty": "ae2d_l2_penalty"}
 

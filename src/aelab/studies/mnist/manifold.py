@@ -12,7 +12,7 @@ from aelab.studies.mnist.figures import manifold_figure
 from aelab.studies.parts import Part
 
 if TYPE_CHECKING:
-    from aelab.studies.mnist.run import MnistRun
+    from aelab.studies.mnist.context import MnistRun
 
 
 @dataclass

@@ -13,7 +13,7 @@ from aelab.models.vae import VAE
 from aelab.studies.recipe import Recipe
 
 if TYPE_CHECKING:
-    from aelab.studies.mnist.run import MnistRun
+    from aelab.studies.mnist.context import MnistRun
 
 NOISE_FACTOR = 0.4  # the lab's denoising input: x + 0.4 N(0, 1)
 RAE_BETA = 1.0  # weight of ||z||^2 / 2 per image, as the VAE weighs mu^2 / 2

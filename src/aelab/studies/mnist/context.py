@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -13,18 +11,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from aelab.data.base import ImageData
-from aelab.data.identity import DatasetIdentity, recognise
-from aelab.data.mnist import load_mnist
+from aelab.data.identity import DatasetIdentity
 from aelab.data.scaling import unit
 from aelab.evaluate import decode, knn_accuracy, mean_psnr, predict
 from aelab.latent import latent_grid
 from aelab.studies.base import Session
 from aelab.studies.mnist.config import MnistConfig
-from aelab.studies.mnist.recipes import RECIPES
-from aelab.studies.mnist.registry import REGISTRY
+from aelab.studies.parts import Registry
+from aelab.studies.recipe import Recipe
 from aelab.studies.run import StudyRun
-
-QUICK_SPLIT = (1024, 256)  # --quick: training and test images kept
 
 
 @dataclass
@@ -52,8 +47,16 @@ class Assessment:
 class MnistRun(StudyRun):
     quick_epochs = 2
 
-    def __init__(self, cfg: MnistConfig, session: Session, data: ImageData, identity: DatasetIdentity) -> None:
-        super().__init__(cfg, session, data, REGISTRY, RECIPES)
+    def __init__(
+        self,
+        cfg: MnistConfig,
+        session: Session,
+        data: ImageData,
+        identity: DatasetIdentity,
+        registry: Registry,
+        recipes: dict[str, Recipe],
+    ) -> None:
+        super().__init__(cfg, session, data, registry, recipes)
         self.cfg: MnistConfig = cfg
         self.identity = identity
         self._scores: dict[str, Assessment] = {}
@@ -108,58 +111,3 @@ class MnistRun(StudyRun):
 
     def decoded_grid(self, name: str) -> torch.Tensor:
         return decode(self.model(name), self.grid, self.device)
-
-
-def run_mnist(cfg: MnistConfig) -> Path:
-    """Run the study and return the output folder."""
-    started = time.perf_counter()
-    s = Session(cfg.out, "aelab: deep autoencoders", cfg.device, cfg.seed, cfg.resume, cfg.overwrite)
-    with s.guard():
-        data = load_mnist(cfg.data, allow_download=cfg.allow_download)
-        if data.train_labels is None or data.test_labels is None:
-            raise ValueError("MNIST data without labels")
-        identity = recognise(data, cfg.data)
-        if cfg.quick:
-            data = _subset(data, *QUICK_SPLIT)
-        s.report.set_title(f"aelab: deep autoencoders on {identity.name}")
-        run = MnistRun(cfg, s, data, identity)
-        run.open_tensorboard("unit")
-        s.write_config(cfg)
-        _introduce(run)
-        run.run_parts()
-        run.finish("BCE per pixel", started)
-    return s.run.path
-
-
-def _subset(data: ImageData, n_train: int, n_test: int) -> ImageData:
-    return ImageData(
-        data.train[:n_train],
-        data.test[:n_test],
-        data.train_labels[:n_train],
-        data.test_labels[:n_test],
-        data.source,
-        dict(data.info),
-    )
-
-
-def _introduce(run: MnistRun) -> None:
-    """The report's opening paragraph and the run-wide metrics."""
-    cfg, data, r = run.cfg, run.data, run.report
-    epochs = run.epochs(RECIPES["ae2d"])
-    shape = data.shape
-    names = run.identity.class_names
-    listed = ", ".join(names) if run.identity.known and run.identity.item != "digit" else f"{names[0]}..{names[-1]}"
-    classes = f"{len(names)} classes ({listed})"
-    r.text(
-        f"Data: **{run.identity.name}** ({data.source}), {len(data.train):,} training and {len(data.test):,} test "
-        f"images ({shape[1]}x{shape[2]}), {classes}. Every number below is on the test images. Each "
-        f"model trains for {epochs} epochs (batch {cfg.batch_size}, Adam, lr {cfg.lr:g} with warm-up and cosine "
-        f"decay, seed {cfg.seed}). Hidden widths {'-'.join(map(str, (784, *run.hidden)))}-bottleneck and mirror. "
-        + (
-            "Training steps use bf16 autocast (weights, optimiser and every evaluation stay fp32)."
-            if run.bf16
-            else "Training is full fp32."
-        )
-    )
-    r.metric("data", data.summary())
-    r.metric("config", {"epochs": epochs, "batch_size": cfg.batch_size, "lr": cfg.lr, "hidden": list(run.hidden)})
