@@ -99,3 +99,13 @@ def test_help_explains_every_flag(capsys):
     text = capsys.readouterr().out
     for flag in ("--data-dir", "--out", "--epochs", "--batch-size", "--lr", "--seed", "--device", "--parts", "--quick"):
         assert flag in text
+
+
+def test_the_run_writes_and_links_its_latent_explorer(quick_run, capsys, monkeypatch):
+    page = quick_run / "explorer.html"
+    assert page.stat().st_size > 10_000 and "http://" not in page.read_text()[:2000]
+    assert "[Open the latent explorer](explorer.html)" in (quick_run / "report.md").read_text()
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["explore", str(quick_run)]) == 0
+    assert str(page.resolve()) in capsys.readouterr().out

@@ -128,7 +128,7 @@ def test_cache_hit_skips_decoding_and_changes_invalidate_it(tmp_path, monkeypatc
     root = _folder(tmp_path / "p", 10)
     first = load_photos(root, progress=False)
     assert first.info["cache"] == "miss"
-    assert len(list((isolated_cache / "photos").glob("*.npz"))) == 1
+    assert len(list((isolated_cache / "photos").glob("*.npy"))) == 1
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("a cache hit must not decode")
@@ -151,7 +151,7 @@ def test_cache_hit_skips_decoding_and_changes_invalidate_it(tmp_path, monkeypatc
 def test_corrupt_cache_is_rebuilt(tmp_path, isolated_cache):
     root = _folder(tmp_path / "p", 6)
     load_photos(root, progress=False)
-    (cache,) = (isolated_cache / "photos").glob("*.npz")
+    (cache,) = (isolated_cache / "photos").glob("*.npy")
     cache.write_bytes(b"garbage")
     data = load_photos(root, progress=False)
     assert data.info["cache"] == "miss" and len(data.train) + len(data.test) == 6

@@ -22,6 +22,7 @@ import torch
 from aelab import losses
 from aelab.checkpoint import load_checkpoint
 from aelab.cli import main
+from aelab.errors import WriteFailed
 
 from conftest import write_mnist_folder
 
@@ -162,6 +163,31 @@ def test_ctrl_c_exits_130_and_resumes(data: Path, reference: Path, tmp_path: Pat
 
     resumed = _run(data, tmp_path, "--resume")
     assert resumed.returncode == 0, resumed.stderr
+    assert_same_result(run, reference)
+
+
+@pytest.mark.slow
+def test_sigterm_exits_143_says_what_stopped_and_resumes(data: Path, reference: Path, tmp_path: Path) -> None:
+    """What `timeout`, SLURM, Kubernetes and systemd send: handled like Ctrl-C, with the exit code 143."""
+    proc, err = _start_and_stop(data, tmp_path, signal.SIGTERM)
+    assert proc.returncode == 143, err
+    lines = [line for line in err.splitlines() if line.startswith("aelab")]
+    assert "Traceback" not in err
+    run = tmp_path / "run"
+    done = load_checkpoint(run / "checkpoints/ae2d.pt")["epoch"]
+    assert 1 <= done < EPOCHS
+    assert lines == [
+        f"aelab: terminated (SIGTERM) while training ae2d (epoch {done + 1}); checkpoint run/checkpoints/ae2d.pt "
+        f"keeps {done} finished epoch(s); continue with --resume"
+    ], err
+    assert f"terminated (SIGTERM) while training ae2d (epoch {done + 1})" in (run / "FAILED").read_text()
+    assert not (run / "report.md").exists() and not (run / "metrics.json").exists()
+    assert not list(run.rglob(".*tmp")), "a temporary file was left behind"
+    assert not (run / ".aelab.lock").exists(), "the run folder's lock must be released"
+
+    resumed = _run(data, tmp_path, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"epoch {done + 1}/{EPOCHS}" in resumed.stdout and f"epoch {done}/{EPOCHS} " not in resumed.stdout
     assert_same_result(run, reference)
 
 
@@ -309,7 +335,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path, monk
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(checkpoint.os, "fsync", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(WriteFailed, match="no space left on the device .ENOSPC.; its previous version is kept"):
         checkpoint.atomic_write(target, '{"new": 2, "padding": "' + "x" * 100_000 + '"}')
     assert target.read_text() == '{"old": 1}'
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"], "the temporary file must be removed"

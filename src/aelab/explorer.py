@@ -134,7 +134,7 @@ def encode_image(picture: np.ndarray, image_format: str = "png") -> str:
     buf = io.BytesIO()
     img = Image.fromarray(picture)
     if image_format == "png":
-        img.save(buf, format="PNG", compress_level=9)
+        img.save(buf, format="PNG", compress_level=6)  # 9 is several times slower for a few % smaller
     elif image_format == "jpeg":
         img.save(buf, format="JPEG", quality=90, subsampling=0)
     else:

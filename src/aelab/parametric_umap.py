@@ -62,14 +62,19 @@ def fuzzy_graph(images: torch.Tensor, n_neighbors: int = 15, seed: int = 0, knn:
     from umap.umap_ import fuzzy_simplicial_set, nearest_neighbors
 
     n = len(images)
-    if n_neighbors < 2 or n_neighbors > n:
-        raise ValueError(f"n_neighbors must be in [2, {n}] (the number of images), got {n_neighbors}")
+    if n_neighbors < 2 or n_neighbors >= n:
+        raise ValueError(f"n_neighbors must be in [2, {n - 1}] ({n} images), got {n_neighbors}")
     x = images.reshape(n, -1).float().div(255.0).cpu().numpy()
     rng = np.random.RandomState(seed)
     if knn == "exact":
         from sklearn.neighbors import NearestNeighbors
 
-        dists, idx = NearestNeighbors(n_neighbors=n_neighbors, algorithm="brute").fit(x).kneighbors(x)
+        # queried without X, sklearn leaves each point out of its own list; it goes first at distance exactly 0.
+        # Queried with X, rounding can give a point a tiny nonzero distance to itself, which UMAP would take
+        # for the distance to its nearest neighbour, so no neighbour would reach membership 1.
+        d, i = NearestNeighbors(n_neighbors=n_neighbors - 1, algorithm="brute").fit(x).kneighbors()
+        dists = np.concatenate([np.zeros((n, 1)), d], axis=1)
+        idx = np.concatenate([np.arange(n)[:, None], i], axis=1)
     elif knn == "nndescent":
         idx, dists, _ = nearest_neighbors(x, n_neighbors, "euclidean", {}, False, rng, n_jobs=1)
     else:

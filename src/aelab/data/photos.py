@@ -1,13 +1,17 @@
-"""Photo folders: any tree of jpg/jpeg/png/webp/bmp files, decoded once into one uint8 array.
+"""Photo folders: any tree of jpg/jpeg/png/webp/bmp files, decoded once into one uint8 file on disk.
 
 Every photo becomes RGB (grey, grey+alpha, palette, CMYK, 16-bit and float images included, alpha
 composited on white, EXIF rotation applied), is centre-cropped to a square and resized to
 ``size x size`` with Pillow's antialiased Lanczos filter. Files that cannot be decoded (zero bytes,
 truncated, not an image) are skipped and counted, never fatal, unless nothing usable is left.
 
-The decoded array is cached in the aelab cache folder under a key made from the relative paths,
-byte sizes and modification times of the files, so a second run on the same folder starts in
-seconds and any change to the folder (a file added, replaced or touched) decodes afresh.
+The decoded photos are written, block by block as they are decoded, to a ``.npy`` file in the aelab
+cache folder under a key made from the relative paths, byte sizes and modification times of the
+files, so a second run on the same folder starts in seconds and any change to the folder (a file
+added, replaced or touched) decodes afresh. Training reads that file memory-mapped: the process
+holds a few blocks of photos while decoding and none of its own afterwards (the kernel's page cache
+holds what was read, and gives it back under memory pressure), so a folder larger than the RAM
+trains. Peak memory for 100k photos is in benchmarks/RESULTS.md.
 
 The held-out split is decided per file by a hash of its relative path: adding photos never moves an
 existing photo between train and test.
@@ -16,27 +20,31 @@ existing photo between train and test.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import sys
 import warnings
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from aelab.checkpoint import atomic_write
+from aelab.checkpoint import atomic_write, file_mode
 from aelab.data.base import ImageData
 from aelab.data.download import cache_dir, download, safe_extract
-from aelab.errors import UserError
+from aelab.errors import UserError, WriteFailed
+from aelab.faults import write_failure
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-CACHE_VERSION = 1  # bump when decoding changes, so old caches are not reused
+CACHE_VERSION = 2  # bump when decoding or the cache layout changes, so old caches are not reused
+DECODE_CHUNK = 256  # photos per block written to the cache (memory while decoding: about two blocks)
+MEMORY_FALLBACK_FRACTION = 0.25  # of RAM: a folder up to this size is decoded into memory when the cache fails
 
 STANFORD_DOGS_URL = "http://vision.stanford.edu/aditya86/ImageNetDogs/images.tar"
 # The SHA-256 of images.tar could not be established from here (no network, and no published
@@ -145,70 +153,175 @@ def load_image(path: str | Path, size: int = 64) -> np.ndarray | None:
     return out
 
 
-def _decode(paths: Sequence[Path], size: int, workers: int, progress: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Decode in threads (Pillow drops the GIL while decoding and resizing); returns images and ok-mask."""
-    images = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
+class _Sink:
+    """Where decoded photos go, in order: a file on disk (the cache) or an array in memory."""
+
+    def __init__(self, n: int, size: int, file: BinaryIO | None) -> None:
+        self.file = file
+        self.memory = None if file is not None else np.zeros((n, 3, size, size), dtype=np.uint8)
+        self.count = 0
+
+    def add(self, block: np.ndarray) -> None:
+        if self.file is not None:
+            self.file.write(memoryview(np.ascontiguousarray(block)).cast("B"))
+        else:
+            assert self.memory is not None
+            self.memory[self.count : self.count + len(block)] = block
+        self.count += len(block)
+
+
+def _decode_into(sink: _Sink, paths: Sequence[Path], size: int, workers: int, progress: bool) -> np.ndarray:
+    """Decode ``paths`` in order in threads (Pillow drops the GIL while decoding) and hand the readable
+    ones to ``sink`` as (k, 3, size, size) blocks, in order; returns the ok-mask.
+
+    At most ``2 * DECODE_CHUNK`` photos are in flight or waiting to be written, so memory stays bounded
+    however large the folder.
+    """
     ok = np.zeros(len(paths), dtype=bool)
-
-    def one(i: int) -> int:
-        a = load_image(paths[i], size)
-        if a is not None:
-            images[i] = a
-            ok[i] = True
-        return i
-
+    pending: deque[Future] = deque()
+    block: list[np.ndarray] = []
+    submitted = 0
     with (
         ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
         tqdm(total=len(paths), desc="decoding photos", unit="img", disable=not progress, leave=False) as bar,
     ):
-        for _ in pool.map(one, range(len(paths))):
+        for i in range(len(paths)):
+            while submitted < len(paths) and len(pending) < 2 * DECODE_CHUNK:
+                pending.append(pool.submit(load_image, paths[submitted], size))
+                submitted += 1
+            a = pending.popleft().result()
+            if a is not None:
+                ok[i] = True
+                block.append(a.transpose(2, 0, 1))
+            if len(block) == DECODE_CHUNK or (i + 1 == len(paths) and block):
+                sink.add(np.stack(block))
+                block = []
             bar.update(1)
-    return images, ok
+    return ok
 
 
-def cache_key(folder: Path, names: Iterable[str], size: int) -> str:
-    """SHA-256 over the decoding settings and every file's relative path, byte size and mtime."""
-    h = hashlib.sha256(f"aelab-photos v{CACHE_VERSION} size={size}\n".encode())
+def cache_key(folder: Path, names: Iterable[str], size: int, test_fraction: float = 0.1) -> str:
+    """SHA-256 over the decoding settings and every file's relative path, byte size and mtime.
+
+    The test fraction is part of it because the cache stores the photos in split order (see PhotoSet).
+    """
+    h = hashlib.sha256(f"aelab-photos v{CACHE_VERSION} size={size} test={test_fraction!r}\n".encode())
     for name in names:
         st = (folder / name).stat()
         h.update(f"{name}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
-def _cache_path(key: str) -> Path:
-    return cache_dir() / "photos" / f"{key[:32]}.npz"
+def _cache_paths(key: str) -> tuple[Path, Path]:
+    """The images (``.npy``, memory-mapped when read) and the index (``.json``: which files were skipped)."""
+    base = cache_dir() / "photos" / key[:32]
+    return base.with_suffix(".npy"), base.with_suffix(".json")
 
 
-def _read_cache(path: Path, n: int, size: int) -> tuple[np.ndarray, np.ndarray] | None:
+def _read_cache(key: str, n: int, size: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The cached (n, 3, size, size) images, memory-mapped, and the ok-mask; None when absent or damaged.
+
+    The index is written last, so a cache without one (a decode that was stopped) is a miss too.
+    """
+    npy, index = _cache_paths(key)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            images, ok = z["images"], z["ok"]
-    except (OSError, ValueError, KeyError, EOFError):
+        meta = json.loads(index.read_text())
+        skipped = [int(i) for i in meta["skipped"]]
+        if meta["version"] != CACHE_VERSION or meta["n"] != n or meta["size"] != size:
+            return None
+        images = np.load(npy, mmap_mode="c", allow_pickle=False)  # copy-on-write: writable, never written back
+    except (OSError, ValueError, KeyError, TypeError, EOFError, AttributeError):
         return None
-    if images.shape != (n, size, size, 3) or images.dtype != np.uint8 or ok.shape != (n,):
+    ok = np.ones(n, dtype=bool)
+    if any(not 0 <= i < n for i in skipped):
         return None
-    return images, ok.astype(bool)
+    ok[skipped] = False
+    if images.shape != (n, 3, size, size) or images.dtype != np.uint8:
+        return None
+    return images, ok
 
 
-def _write_cache(path: Path, images: np.ndarray, ok: np.ndarray) -> bool:
-    buf = io.BytesIO()
-    np.savez(buf, images=images, ok=ok)
+def _stale_temps(folder: Path, stem: str) -> Iterator[Path]:
+    """Temporary cache files of ``stem`` whose writer (pid in the name) no longer runs here."""
+    for tmp in folder.glob(f".{stem}.npy.*.tmp"):
+        try:
+            pid = int(tmp.name.split(".")[-2])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            yield tmp
+        except (ValueError, PermissionError):
+            continue
+
+
+def _decode_to_cache(key: str, paths: Sequence[Path], size: int, workers: int, progress: bool) -> np.ndarray:
+    """Decode straight into the cache file (``.npy``, renamed into place when complete); returns the ok-mask.
+
+    Only one block of photos is in memory at a time. A failed write removes the temporary file and
+    raises :class:`~aelab.errors.WriteFailed` naming it.
+    """
+    npy, index = _cache_paths(key)
+    n = len(paths)
+    tmp = npy.with_name(f".{npy.stem}.npy.{os.getpid()}.tmp")
     try:
-        atomic_write(path, buf.getvalue())
-    except OSError as e:  # a read-only or full cache must not stop a run
-        print(f"aelab: could not write the photo cache {path} ({e})", file=sys.stderr)
-        return False
-    return True
+        npy.parent.mkdir(parents=True, exist_ok=True)
+        for stale in _stale_temps(npy.parent, npy.stem):  # left by a decode that was killed
+            stale.unlink(missing_ok=True)
+        with open(tmp, "wb") as f:
+            os.fchmod(f.fileno(), file_mode())
+            np.lib.format.write_array_header_1_0(
+                f,
+                {
+                    "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+                    "fortran_order": False,
+                    "shape": (n, 3, size, size),
+                },
+            )
+            start = f.tell()
+            sink = _Sink(n, size, f)
+            ok = _decode_into(sink, paths, size, workers, progress)
+            f.truncate(start + n * 3 * size * size)  # rows of skipped files: zeros at the end, never read
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, npy)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise write_failure(e, tmp if tmp.exists() else npy, existed=False) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    skipped = np.flatnonzero(~ok).tolist()
+    atomic_write(index, json.dumps({"version": CACHE_VERSION, "n": n, "size": size, "skipped": skipped}) + "\n")
+    return ok
+
+
+def _memory_fallback_bytes() -> int:
+    """The largest decoded folder kept in memory when the cache cannot be written: a share of the RAM."""
+    try:
+        ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        ram = 8 << 30
+    return int(ram * MEMORY_FALLBACK_FRACTION)
 
 
 @dataclass
 class PhotoSet:
-    """Decoded photos before the split: images (N, H, W, 3) and their relative paths."""
+    """Decoded photos before the split: ``chw`` (N, 3, H, W) uint8 and their relative paths ``names``.
 
-    images: np.ndarray
+    Rows are in split order: the ``n_train`` training photos first, then the held-out ones, each part
+    in name order. So both parts are slices of one array, and when it is the memory-mapped cache file,
+    training reads photos from the page cache and the process never holds the folder in memory.
+    """
+
+    chw: np.ndarray
     names: list[str]
     skipped: list[str]
     cache_hit: bool
+    n_train: int
+
+    @property
+    def images(self) -> np.ndarray:
+        """The same photos as (N, H, W, 3), a view (no copy)."""
+        return self.chw.transpose(0, 2, 3, 1)
 
 
 def decode_folder(
@@ -218,8 +331,14 @@ def decode_folder(
     use_cache: bool = True,
     workers: int | None = None,
     progress: bool = True,
+    test_fraction: float = 0.1,
 ) -> PhotoSet:
-    """Find, decode (or fetch from the cache) and keep the readable photos of ``folder``."""
+    """Find, decode (or map from the cache) and keep the readable photos of ``folder``, in split order.
+
+    A cache that cannot be written (full disk, quota, read-only) is a :class:`~aelab.errors.WriteFailed`
+    when the photos would not fit in memory; a folder small enough is decoded into memory instead, with
+    one line saying so.
+    """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise UserError(f"photo folder {folder} does not exist or is not a folder")
@@ -231,23 +350,46 @@ def decode_folder(
             raise UserError(f"--limit must be >= 1, got {limit}")
         # A stable, breed-mixed subset: the files whose salted path hash is smallest.
         names = sorted(sorted(names, key=lambda n: _hash01(n, "limit:"))[:limit])
-    key = cache_key(folder, names, size)
-    path = _cache_path(key)
-    cached = _read_cache(path, len(names), size) if use_cache and path.exists() else None
+    test = held_out_mask(names, test_fraction)
+    names = [n for n, t in zip(names, test) if not t] + [n for n, t in zip(names, test) if t]  # split order
+    key = cache_key(folder, names, size, test_fraction)
+    cached = _read_cache(key, len(names), size) if use_cache else None
     if cached is not None:
         images, ok = cached
     else:
         workers = workers or min(8, os.cpu_count() or 1)
-        images, ok = _decode([folder / n for n in names], size, workers, progress)
+        paths = [folder / n for n in names]
+        images = ok = None
         if use_cache:
-            _write_cache(path, images, ok)
-    skipped = [n for n, good in zip(names, ok) if not good]
+            try:
+                ok = _decode_to_cache(key, paths, size, workers, progress)
+                images, _ = _read_cache(key, len(names), size) or (None, None)
+            except WriteFailed as e:
+                if len(names) * 3 * size * size > _memory_fallback_bytes():
+                    raise WriteFailed(
+                        e.path, e.reason, "set AELAB_DATA to a folder with room for the photo cache"
+                    ) from None
+                print(f"aelab: {e} (the photo cache); decoding into memory instead", file=sys.stderr)
+        if images is None or ok is None:
+            sink = _Sink(len(names), size, None)
+            ok = _decode_into(sink, paths, size, workers, progress)
+            images = sink.memory
+            assert images is not None
     if not ok.any():  # before the skip note, so the user reads one line, not two about the same files
         raise UserError(f"{folder}: none of the {len(names)} photo file(s) could be decoded")
+    kept = [n for n, good in zip(names, ok) if good]
+    skipped = sorted(n for n, good in zip(names, ok) if not good)
     if skipped:
         shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
         print(f"aelab: skipped {len(skipped)} unreadable photo(s) in {folder}: {shown}", file=sys.stderr)
-    return PhotoSet(images[ok], [n for n, good in zip(names, ok) if good], skipped, cached is not None)
+    chw = images[: len(kept)]  # the readable photos sit compactly at the front, still in split order
+    n_train = int(ok[: int((~test).sum())].sum())  # readable training photos (they come first)
+    held = held_out_mask(kept, test_fraction)
+    if held[:n_train].any() or not held[n_train:].all():
+        # only for tiny folders, where skipped files change the split's "at least one on each side" rule
+        order = np.concatenate([np.flatnonzero(~held), np.flatnonzero(held)])
+        chw, kept, n_train = chw[order], [kept[i] for i in order], int((~held).sum())
+    return PhotoSet(chw, kept, skipped, cached is not None, n_train)
 
 
 def load_photos(
@@ -261,18 +403,18 @@ def load_photos(
 ) -> ImageData:
     """A photo folder as uint8 ``ImageData`` (N, 3, size, size), split by path hash into train/test.
 
-    ``limit`` keeps a stable, mixed subset of that many files (for quick runs). ``info`` says how
-    many files were skipped and whether the cache was used.
+    Both splits are views of the memory-mapped cache file, so a folder far larger than memory trains
+    (on CPU; ``aelab.speed.resident`` copies to a GPU only what fits). ``limit`` keeps a stable, mixed
+    subset of that many files (for quick runs). ``info`` says how many files were skipped and whether
+    the cache was used.
     """
     if not 0.0 <= test_fraction < 1.0:
         raise UserError(f"test fraction must be in [0, 1), got {test_fraction}")
-    photos = decode_folder(folder, size, limit, use_cache, workers, progress)
-    test = held_out_mask(photos.names, test_fraction)
-    chw = torch.from_numpy(photos.images).permute(0, 3, 1, 2).contiguous()
-    mask = torch.from_numpy(test)
+    photos = decode_folder(folder, size, limit, use_cache, workers, progress, test_fraction)
+    chw = torch.from_numpy(photos.chw)
     return ImageData(
-        train=chw[~mask],
-        test=chw[mask],
+        train=chw[: photos.n_train],
+        test=chw[photos.n_train :],
         source=str(Path(folder).expanduser()),
         info={
             "skipped": len(photos.skipped),

@@ -90,6 +90,10 @@ class StudyRun:
             self._models[name] = self.session.train(recipe, self, init_from=warm)
         return self._models[name]
 
+    def has_model(self, name: str) -> bool:
+        """Whether this run has already trained (or reloaded) the model of recipe ``name``."""
+        return name in self._models
+
     def label(self, name: str) -> str:
         return self.recipes[name].label or name
 
@@ -98,6 +102,12 @@ class StudyRun:
         """A report section numbered by the current part's place in the registry (``offset``: its later sections)."""
         assert self.part is not None
         self.report.section(f"{self.registry.number(self.part.name) + offset}. {title}")
+
+    def timed(self, name: str, job: Any) -> None:
+        """Run ``job(self)`` and record its wall time under ``name`` (the report's Run section lists it)."""
+        t0 = time.perf_counter()
+        job(self)
+        self.wall_seconds[name] = time.perf_counter() - t0
 
     def run_parts(self) -> None:
         """Each selected part in registry order: compute its result, then write it; timed."""

@@ -11,6 +11,7 @@ from aelab.errors import UserError
 from aelab.studies.base import Session
 from aelab.studies.dogs.config import DogsConfig
 from aelab.studies.dogs.context import DogsRun
+from aelab.studies.dogs.explorer_page import write_explorer
 from aelab.studies.dogs.recipes import recipes, var_key
 from aelab.studies.dogs.registry import REGISTRY
 
@@ -46,6 +47,7 @@ def run_dogs(cfg: DogsConfig) -> Path:
         _introduce(run)
         run.model("ae")  # every part stands on the plain AE; training it first keeps the log in reading order
         run.run_parts()
+        run.timed("explorer", write_explorer)
         run.finish("MSE on [-1, 1]", started)
     return s.run.path
 

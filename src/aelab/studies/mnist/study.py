@@ -12,6 +12,7 @@ from aelab.data.mnist import load_mnist
 from aelab.studies.base import Session
 from aelab.studies.mnist.config import MnistConfig
 from aelab.studies.mnist.context import MnistRun
+from aelab.studies.mnist.explorer_page import write_explorer
 from aelab.studies.mnist.recipes import RECIPES
 from aelab.studies.mnist.registry import REGISTRY
 
@@ -36,6 +37,7 @@ def run_mnist(cfg: MnistConfig) -> Path:
         s.write_config(cfg)
         _introduce(run)
         run.run_parts()
+        run.timed("explorer", write_explorer)
         run.finish("BCE per pixel", started)
     return s.run.path
 
