@@ -11,6 +11,7 @@ import csv
 import json
 import math
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -51,6 +52,22 @@ AUDIT_HOOK = textwrap.dedent(
                         _busy[0] = False
 
         sys.addaudithook(_hook)
+
+        import atexit
+
+        def _gloo_threads_at_exit():
+            # after aelab's main() returned: a gloo thread still running here is what aborted a clean exit
+            names = []
+            for tid in os.listdir("/proc/self/task"):
+                try:
+                    with open(f"/proc/self/task/{tid}/comm") as f:
+                        names.append(f.read().strip())
+                except OSError:
+                    pass
+            with open(f"{_log}.threads.{_rank}", "w") as f:
+                f.write(" ".join(sorted(n for n in names if "gloo" in n)))
+
+        atexit.register(_gloo_threads_at_exit)
     """
 )
 
@@ -96,7 +113,8 @@ def ddp_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     writes = {
         r: (root / f"writes.{r}").read_text().split("\n") if (root / f"writes.{r}").exists() else [] for r in "01"
     }
-    return {"proc": proc, "out": out, "writes": {r: [w for w in v if w] for r, v in writes.items()}}
+    threads = {r: (root / f"writes.threads.{r}").read_text() for r in "01" if (root / f"writes.threads.{r}").exists()}
+    return {"proc": proc, "out": out, "writes": {r: [w for w in v if w] for r, v in writes.items()}, "threads": threads}
 
 
 @pytest.mark.slow
@@ -141,9 +159,16 @@ def test_only_rank_zero_writes(ddp_run: dict) -> None:
     assert "FAILED" not in files
     assert sorted(p.name for p in (out / "checkpoints").glob("*.pt")) == ["ae2d.pt", "dae_b2.pt", "dae_b32.pt"]
     report = (out / "report.md").read_text()
-    assert report.count("# aelab: deep autoencoders on MNIST") == 1
+    assert report.count("# aelab: deep autoencoders on ") == 1
     assert "world_size**: `2`" in report
     assert ddp_run["proc"].stdout.count("aelab: done") == 1, "every rank announced the result"
+
+
+@pytest.mark.slow
+def test_process_group_is_freed_before_python_exits(ddp_run: dict) -> None:
+    """A gloo thread alive while the interpreter finalises can abort a clean exit with SIGABRT."""
+    assert ddp_run["proc"].returncode == 0
+    assert ddp_run["threads"] == {"0": "", "1": ""}
 
 
 RESUME_WORKER = textwrap.dedent(
@@ -170,8 +195,10 @@ RESUME_WORKER = textwrap.dedent(
         outcome = "trained"
     except UserError as e:
         outcome = f"UserError: {e}"
-    (tmp / f"outcome{d.rank}").write_text(outcome)
     shutdown_distributed()
+    from aelab.runtime import gloo_threads
+    (tmp / f"outcome{d.rank}").write_text(outcome)
+    (tmp / f"threads{d.rank}").write_text(" ".join(gloo_threads()))
     """
 )
 
@@ -205,3 +232,125 @@ def test_ranks_resuming_from_different_epochs_stop_instead_of_hanging(tmp_path: 
         assert outcome.startswith("UserError: ranks found different checkpoints for ae"), outcome
         assert "shared file system" in outcome
     assert "rank 0 is at epoch 1" in (tmp_path / "outcome0").read_text()
+    # the cause of an old flake (SIGABRT, "terminate called without an active exception"): a process group
+    # that destroy_process_group could not free kept gloo threads alive into interpreter shutdown
+    assert [(tmp_path / f"threads{rank}").read_text() for rank in (0, 1)] == ["", ""]
+
+
+def _torchrun_mnist(data: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--nnodes", "1",
+        "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
+        "-m", "aelab", "mnist", "--data-dir", str(data), "--out", str(out), "--parts", "ae", "--hidden", "64",
+        "--epochs", "12", "--batch-size", "8", "--device", "cpu", *extra,
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_sigterm_to_torchrun_stops_every_rank_the_same_way(tmp_path: Path) -> None:
+    """SIGTERM to the launcher (as Kubernetes or SLURM send it): every rank stops at the same step with
+    one line and exit 143, no rank hangs in a collective, and --resume finishes the run."""
+    import signal
+    import time
+
+    data = write_mnist_folder(tmp_path / "data", n_train=512, n_test=64)
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "AELAB_DATA": str(tmp_path / "cache"), "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(
+        _torchrun_mnist(data, out), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    ckpt = out / "checkpoints" / "ae2d.pt"
+    deadline = time.monotonic() + 240
+    while not ckpt.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("no checkpoint appeared:\n" + proc.communicate()[1][-3000:])
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    t0 = time.monotonic()
+    _, err = proc.communicate(timeout=120)
+    assert time.monotonic() - t0 < 25, "a rank hung: torchrun had to wait for it (it kills after 30 s)"
+    assert proc.returncode != 0
+    lines = [line.split("aelab: ", 1)[1] for line in err.splitlines() if "aelab: " in line]
+    assert len(lines) == 2, err[-3000:]  # one line per rank
+    assert lines[0] == lines[1], "the ranks stopped at different steps"
+    assert re.fullmatch(
+        rf"terminated \(SIGTERM\) while training ae2d \(epoch (\d+)\); checkpoint {re.escape(str(ckpt))} keeps "
+        r"(\d+) finished epoch\(s\); continue with --resume",
+        lines[0],
+    ), lines[0]
+    # torchrun's own SignalException traceback is expected; none may come from aelab, and no rank may abort
+    assert "SIGABRT" not in err and "terminate called" not in err and "aelab/" not in err.replace(str(tmp_path), ""), (
+        err
+    )
+    from aelab.checkpoint import load_checkpoint
+
+    done = load_checkpoint(ckpt)["epoch"]
+    assert 1 <= done < 12
+    assert "terminated (SIGTERM)" in (out / "FAILED").read_text()
+    assert not (out / ".aelab.lock").exists()
+
+    resumed = subprocess.run(
+        _torchrun_mnist(data, out, "--resume"), env=env, capture_output=True, text=True, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"epoch {done + 1}/12" in resumed.stdout and f"epoch {done}/12 " not in resumed.stdout
+    assert load_checkpoint(ckpt)["epoch"] == 12 and not (out / "FAILED").exists()
+
+
+def _rank_pids(launcher: subprocess.Popen) -> dict[int, int]:
+    """{rank: pid} of the worker processes torchrun started."""
+    kids = Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children").read_text().split()
+    ranks = {}
+    for pid in map(int, kids):
+        env = dict(
+            kv.split("=", 1) for kv in Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0") if "=" in kv
+        )
+        if "RANK" in env:
+            ranks[int(env["RANK"])] = pid
+    return ranks
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds the ranks' pids in /proc")
+def test_a_rank_killed_mid_training_stops_the_other_with_one_line(tmp_path: Path) -> None:
+    """SIGKILL to rank 1 (what the OOM killer does): rank 0 stops at once with one line, no traceback,
+    and --resume finishes the run from the last checkpoint."""
+    import signal
+    import time
+
+    data = write_mnist_folder(tmp_path / "data", n_train=512, n_test=64)
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "AELAB_DATA": str(tmp_path / "cache"), "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(
+        _torchrun_mnist(data, out), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    ckpt = out / "checkpoints" / "ae2d.pt"
+    deadline = time.monotonic() + 240
+    while not ckpt.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("no checkpoint appeared:\n" + proc.communicate()[1][-3000:])
+        time.sleep(0.01)
+    os.kill(_rank_pids(proc)[1], signal.SIGKILL)
+    t0 = time.monotonic()
+    _, err = proc.communicate(timeout=120)
+    assert time.monotonic() - t0 < 25, "rank 0 hung after rank 1 died"
+    lines = [line.split("aelab: ", 1)[1] for line in err.splitlines() if "aelab: " in line]
+    assert len(lines) == 1, err[-3000:]  # rank 1 died silently; rank 0 says what happened
+    assert re.fullmatch(
+        r"(rank 0 lost another rank|terminated \(SIGTERM\)) while training ae2d \(epoch \d+\)(: it stopped or died, "
+        rf"see its own output)?; checkpoint {re.escape(str(ckpt))} keeps \d+ finished epoch\(s\); continue with --resume",
+        lines[0],
+    ), lines[0]
+    assert "aelab/" not in err.replace(str(tmp_path), ""), "a traceback from aelab"
+    assert "while training ae2d" in (out / "FAILED").read_text()
+    from aelab.checkpoint import load_checkpoint
+
+    done = load_checkpoint(ckpt)["epoch"]
+    resumed = subprocess.run(
+        _torchrun_mnist(data, out, "--resume"), env=env, capture_output=True, text=True, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"epoch {done + 1}/12" in resumed.stdout
+    assert load_checkpoint(ckpt)["epoch"] == 12

@@ -78,5 +78,47 @@ def test_load_mnist_falls_back_when_every_mirror_fails(tmp_path, isolated_cache,
     with serve(files) as (url, _):
         data = mnist_data.load_mnist(mirrors=(url + "/mnist/",))
     assert "built-in" in data.source and len(data.train) == 4000
-    assert "download failed" in capsys.readouterr().err
+    assert "could not download MNIST, using the built-in" in capsys.readouterr().err
     assert not any(p.name.endswith(".gz") for p in (isolated_cache / "mnist").iterdir())
+
+
+def _aelab_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("aelab")]
+
+
+def test_failed_download_names_every_mirror_and_why_in_one_line(tmp_path, isolated_cache, capsys):
+    """Each mirror fails differently: nobody listening, no such file, wrong bytes, no such host."""
+    files = _mnist_files(tmp_path)
+    name = "train-images-idx3-ubyte.gz"
+    tampered = files[f"/mnist/{name}"] + b"x"
+    dead = dead_url()
+    with serve({f"/mnist/{name}": tampered}) as (bad, _), serve({}) as (empty, _):
+        data = mnist_data.load_mnist(
+            mirrors=(dead + "/mnist/", empty + "/mnist/", bad + "/mnist/", "http://mirror.invalid/mnist/"), timeout=5
+        )
+    assert "built-in" in data.source
+    host = lambda url: url.removeprefix("http://") + "/mnist"  # noqa: E731
+    got = hashlib.sha256(tampered).hexdigest()[:12]
+    want = mnist_data.SHA256[name][:12]
+    assert _aelab_lines(capsys.readouterr().err) == [
+        "aelab: could not download MNIST, using the built-in 5,000-digit sample; tried "
+        f"{host(dead)}: connection refused; {host(empty)}: HTTP 404 Not Found; "
+        f"{host(bad)}: checksum mismatch: got {got}..., expected {want}...; "
+        "mirror.invalid/mnist: host not found (no network or DNS?)"
+    ]
+
+
+def test_mirrors_failing_alike_share_one_reason(tmp_path, isolated_cache, capsys):
+    a, b = dead_url(), dead_url()
+    mnist_data.load_mnist(mirrors=(a + "/", b + "/"), timeout=5)
+    (line,) = _aelab_lines(capsys.readouterr().err)
+    assert line.endswith(f"; tried {a.removeprefix('http://')}, {b.removeprefix('http://')}: connection refused")
+
+
+def test_download_error_lists_the_mirrors_without_cutting_words(tmp_path):
+    long_reason_mirrors = [dead_url() + "/f.bin" for _ in range(6)]
+    with pytest.raises(UserError) as e:
+        download(long_reason_mirrors, tmp_path / "f.bin", _sha(b"x"))
+    message = str(e.value)
+    assert message.startswith("could not download f.bin: tried 127.0.0.1:")
+    assert message.count("127.0.0.1:") == 6 and message.endswith(": connection refused")

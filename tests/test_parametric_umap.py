@@ -13,9 +13,11 @@ from aelab.parametric_umap import (
     FuzzyGraph,
     ab_params,
     fuzzy_graph,
+    spectral_codes,
     umap_cross_entropy,
     umap_cross_entropy_pool,
     umap_objective,
+    warm_start,
 )
 from aelab.train import TrainConfig, evaluate_loss, fit
 
@@ -119,13 +121,14 @@ def test_zero_weight_is_plain_bce_and_test_loss_is_reproducible():
     cpu = torch.device("cpu")
     plain = umap_objective(g, x, *ab_params(), weight=0.0)
     xb = unit(x[:16])
-    loss = plain(model, xb, torch.Generator().manual_seed(0))
-    assert float(loss) == pytest.approx(
-        float(torch.nn.functional.binary_cross_entropy_with_logits(model(xb)["logits"], xb))
-    )
+    with torch.no_grad():
+        loss = float(plain(model, xb, torch.Generator().manual_seed(0)))
+        assert loss == pytest.approx(
+            float(torch.nn.functional.binary_cross_entropy_with_logits(model(xb)["logits"], xb))
+        )
     obj = umap_objective(g, x, *ab_params(), weight=1.0, edges_per_step=32)
     first = evaluate_loss(model, obj, x, unit, 32, cpu, seed=0)
-    assert first > float(loss)  # the UMAP term adds a positive amount
+    assert first > loss  # the UMAP term adds a positive amount
     assert evaluate_loss(model, obj, x, unit, 32, cpu, seed=0) == first  # fixed evaluation generator
 
 
@@ -142,6 +145,25 @@ def test_umap_ae_separates_zeros_and_ones():
     ztr = predict(model, xtr, unit, cpu)["z"].numpy()
     zte = predict(model, xte, unit, cpu)["z"].numpy()
     assert knn_accuracy(ztr, ytr, zte, yte, k=5) >= 0.98
+
+
+def test_spectral_warm_start_gives_the_encoder_the_graphs_layout():
+    x, y = _digits((0, 1), 300)
+    graph = fuzzy_graph(x, n_neighbors=10)
+    codes = spectral_codes(graph, scale=3.0)
+    assert codes.shape == (300, 2) and float(codes.std()) == pytest.approx(3.0, rel=1e-4)
+    assert (
+        knn_accuracy(codes[:200], y[:200], codes[200:], y[200:]) >= 0.95
+    )  # 0.99 here: the layout already splits 0s from 1s
+    torch.manual_seed(0)
+    model = MLPAutoencoder(hidden=(64,))
+    decoder_before = [p.clone() for p in model.decoder.parameters()]
+    start = float(((predict(model, x, unit, torch.device("cpu"))["z"] - torch.from_numpy(codes)) ** 2).mean())
+    last = warm_start(model, x, codes, steps=300, batch_size=64)
+    assert last < 0.1 * start  # the codes were ~9 (std 3 squared) away from their targets
+    assert all(torch.equal(a, b) for a, b in zip(decoder_before, model.decoder.parameters()))
+    with pytest.raises(ValueError, match="target codes"):
+        warm_start(model, x[:10], codes, steps=1)
 
 
 def test_trustworthiness_is_scikit_learns_on_flattened_images():

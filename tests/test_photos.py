@@ -282,3 +282,56 @@ def test_cli_download_stanford_dogs(tmp_path, monkeypatch, capsys):
         monkeypatch.setattr(photos_mod, "STANFORD_DOGS_BYTES", len(body))
         assert main(["download", "stanford-dogs", "--to", str(tmp_path / "sd")]) == 0
     assert f"done: {tmp_path / 'sd' / 'Images'}" in capsys.readouterr().out
+
+
+def _mapping_of(path: Path) -> list[tuple[int, int]]:
+    """Address ranges where this process has ``path`` memory-mapped (from /proc/self/maps)."""
+    ranges = []
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and fields[5] == str(path):
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            ranges.append((lo, hi))
+    return ranges
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("twice", [False, True], ids=["miss", "hit"])
+def test_training_tensors_are_the_memory_mapped_cache_file(tmp_path, isolated_cache, twice):
+    """Train and test are views of the cache file's pages, not a copy in the process's memory."""
+    root = _folder(tmp_path / "p", 30)
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff")  # a skipped file: its row must not end up in either split
+    if twice:
+        load_photos(root, progress=False)
+    data = load_photos(root, progress=False)
+    assert data.info["cache"] == ("hit" if twice else "miss")
+    (npy,) = (isolated_cache / "photos").glob("*.npy")
+    ranges = _mapping_of(npy)
+    assert ranges, "the cache file is not memory-mapped"
+    for t in (data.train, data.test):
+        start, end = t.data_ptr(), t.data_ptr() + t.nbytes
+        assert any(lo <= start and end <= hi for lo, hi in ranges), "a split was copied out of the mapped file"
+    assert len(data.train) + len(data.test) == 30
+    # the same pixels as decoding each file directly, in name order within each split
+    names = find_photos(root)
+    names.remove("broken.jpg")
+    test = held_out_mask(names)
+    want_train = [n for n, t in zip(names, test) if not t]
+    assert np.array_equal(data.train[0].permute(1, 2, 0).numpy(), load_image(root / want_train[0]))
+    assert np.array_equal(
+        data.test[-1].permute(1, 2, 0).numpy(), load_image(root / [n for n, t in zip(names, test) if t][-1])
+    )
+
+
+def test_cache_without_its_index_is_a_miss(tmp_path, isolated_cache):
+    """A decode stopped after the images were renamed but before the index was written: rebuilt, not trusted."""
+    root = _folder(tmp_path / "p", 8)
+    first = load_photos(root, progress=False)
+    (index,) = (isolated_cache / "photos").glob("*.json")
+    index.unlink()
+    again = load_photos(root, progress=False)
+    assert again.info["cache"] == "miss" and torch.equal(first.train, again.train)
+    (npy,) = (isolated_cache / "photos").glob("*.npy")
+    npy.write_bytes(npy.read_bytes()[:200])  # truncated
+    assert load_photos(root, progress=False).info["cache"] == "miss"
+    assert not [p for p in (isolated_cache / "photos").iterdir() if p.name.startswith(".")], "temporary file left"

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from aelab.errors import UserError
-from aelab.faults import write_failure
+from aelab.faults import uninterrupted, write_failure
 
 
 def file_mode() -> int:
@@ -66,17 +66,16 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, make_folder: bool =
     path = Path(path)
     payload = data.encode() if isinstance(data, str) else data
     existed = path.exists()
-    try:
-        tmp = _stage(path, payload, file_mode(), make_folder)
-    except OSError as e:
-        raise write_failure(e, path, existed) from None
-    try:
-        os.replace(tmp, path)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
+    with uninterrupted():  # a signal between staging and renaming would leave the temporary file
+        try:
+            tmp = _stage(path, payload, file_mode(), make_folder)
+        except OSError as e:
             raise write_failure(e, path, existed) from None
-        raise
+        try:
+            os.replace(tmp, path)
+        except OSError as e:
+            Path(tmp).unlink(missing_ok=True)
+            raise write_failure(e, path, existed) from None
 
 
 def atomic_write_many(files: dict[Path, bytes | str], make_folder: bool = True) -> None:
@@ -88,19 +87,21 @@ def atomic_write_many(files: dict[Path, bytes | str], make_folder: bool = True) 
     staged: list[tuple[str, Path]] = []
     mode = file_mode()
     current = None
-    try:
-        for path, data in files.items():
-            current = path
-            staged.append((_stage(path, data.encode() if isinstance(data, str) else data, mode, make_folder), path))
-        for tmp, path in staged:
-            current = path
-            os.replace(tmp, path)
-    except OSError as e:
-        assert current is not None
-        raise write_failure(e, current) from None
-    finally:
-        for tmp, _ in staged:
-            Path(tmp).unlink(missing_ok=True)
+    with uninterrupted():  # a signal between staging and renaming would leave temporary files
+        try:
+            for path, data in files.items():
+                current = path
+                payload = data.encode() if isinstance(data, str) else data
+                staged.append((_stage(path, payload, mode, make_folder), path))
+            for tmp, path in staged:
+                current = path
+                os.replace(tmp, path)
+        except OSError as e:
+            assert current is not None
+            raise write_failure(e, current) from None
+        finally:
+            for tmp, _ in staged:
+                Path(tmp).unlink(missing_ok=True)
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], make_folder: bool = True) -> None:

@@ -32,20 +32,27 @@ _pending: int | None = None
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Record the signal, then raise (unless deferred).
+
+    The record stays: Python runs a handler between any two bytecodes, also inside a ``__del__`` or a
+    weakref callback, where an exception is printed and dropped. ``fit`` checks the record at every
+    step (:func:`stop_if_terminated`), so a SIGTERM whose exception was lost still stops the run.
+    """
     global _pending
-    if _deferring:
-        _pending = signum
-        return
-    raise_terminated(signum)
+    _pending = signum
+    if not _deferring:
+        raise Terminated(signum)
 
 
 def raise_terminated(signum: int = signal.SIGTERM) -> None:
-    """Raise :class:`Terminated`; a second SIGTERM from now on ends the process at once (the default)."""
-    global _pending
-    _pending = None
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    """Raise :class:`Terminated` (the record stays: the run is ending)."""
     raise Terminated(signum)
+
+
+def stop_if_terminated() -> None:
+    """Raise :class:`Terminated` if a SIGTERM arrived and nobody acted on it (not while deferred)."""
+    if _pending is not None and not _deferring:
+        raise Terminated(_pending)
 
 
 def install_sigterm_handler() -> Callable[[], None]:
@@ -83,8 +90,32 @@ def deferred_termination(enabled: bool = True) -> Iterator[None]:
         _deferring = before
 
 
+@contextmanager
+def uninterrupted() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block ends, then deliver them as if they had arrived just after.
+
+    For the few milliseconds of a file write (:func:`aelab.checkpoint.atomic_write`): a signal between
+    creating the temporary file and renaming it would otherwise leave the temporary behind. A no-op
+    outside the main thread, where no signal handler runs.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: held.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        for sig in dict.fromkeys(held):
+            signal.raise_signal(sig)  # the restored handler acts on it now: KeyboardInterrupt, Terminated, ...
+
+
 def termination_pending() -> bool:
-    """Whether a SIGTERM arrived while termination was deferred and nobody has acted on it yet."""
+    """Whether a SIGTERM has arrived (since the handler was installed)."""
     return _pending is not None
 
 

@@ -68,7 +68,9 @@ class RunLock:
             return
         for _ in range(10):  # retried only when a holder released (and removed) the file under us
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+                # read-only: flock needs no more, and a file open for writing would keep the file system
+                # from being remounted read-only (what a failing disk does) for the whole run
+                fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
             except OSError as e:
                 raise WriteFailed(self.path, describe_os_error(e, self.path)) from None
             try:
@@ -84,7 +86,7 @@ class RunLock:
                 raise
             self._fd = fd
             self._note_stale(previous)
-            self._write_holder(fd)
+            self._write_holder()
             return
         raise UserError(f"could not lock {self.path}: other runs keep taking and releasing it")
 
@@ -98,7 +100,7 @@ class RunLock:
             if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
                 raise
             pid, host, _ = _parse(previous)  # no flock here: the pid in the file decides
-            if pid is None or pid == os.getpid() or (host == socket.gethostname() and not _pid_alive(pid)):
+            if pid is None or (host == socket.gethostname() and pid != os.getpid() and not _pid_alive(pid)):
                 return
         # read again: the holder writes its line just after it takes the lock
         raise UserError(self._refusal(os.pread(fd, 4096, 0).decode("utf-8", "replace") or previous))
@@ -122,12 +124,15 @@ class RunLock:
                 file=sys.stderr,
             )
 
-    def _write_holder(self, fd: int) -> None:
+    def _write_holder(self) -> None:
         since = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         line = f"pid={os.getpid()} host={socket.gethostname()} since={since}\n".encode()
         try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, line, 0)
+            fd = os.open(self.path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
         except OSError:
             pass  # the flock is what counts; a full disk only costs the holder's name in a refusal
 

@@ -93,6 +93,62 @@ def fuzzy_graph(images: torch.Tensor, n_neighbors: int = 15, seed: int = 0, knn:
     )
 
 
+def spectral_codes(graph: FuzzyGraph, dim: int = 2, seed: int = 0, scale: float = 3.0) -> np.ndarray:
+    """UMAP's own starting layout: the graph's spectral embedding (umap-learn), scaled to standard deviation ``scale``.
+
+    umap-learn starts its optimisation here rather than at random because the spectral layout already
+    places whole clusters where the graph says; :func:`warm_start` gives the encoder that start.
+    """
+    import scipy.sparse as sp
+    from umap.spectral import spectral_layout
+
+    n = graph.n_vertices
+    matrix = sp.coo_matrix((graph.weight, (graph.head, graph.tail)), shape=(n, n)).tocsr()
+    codes = spectral_layout(None, matrix, dim, np.random.RandomState(seed))
+    codes = codes - codes.mean(axis=0)
+    return (codes * (scale / max(float(codes.std()), 1e-12))).astype(np.float32)
+
+
+def warm_start(
+    model: nn.Module,
+    train: torch.Tensor,
+    codes: np.ndarray,
+    prepare: Prepare = unit,
+    steps: int = 500,
+    batch_size: int = 256,
+    lr: float = 3e-3,
+    seed: int = 0,
+) -> float:
+    """Regress the encoder's codes of ``train`` onto ``codes`` (e.g. :func:`spectral_codes`); returns the last MSE.
+
+    The parametric counterpart of UMAP's spectral initialisation: a deterministic start for the
+    weights (its own generator and optimizer, the decoder untouched), run once before ``fit``. A
+    resumed ``fit`` loads its checkpoint over it, so resuming stays exact. The encoder starts with
+    the graph's global layout, and the fuzzy cross-entropy then only has to refine it, where from a
+    random start it spends most of a short run pulling scattered pieces of each class together.
+    """
+    if len(codes) != len(train):
+        raise ValueError(f"{len(codes)} target codes for {len(train)} training images")
+    device = next(model.parameters()).device
+    encoder = _encoder_module(model)
+    target = torch.as_tensor(codes, dtype=torch.float32, device=device)
+    params = list(getattr(encoder, "encoder", encoder).parameters())
+    opt = torch.optim.Adam(params, lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    was_training = model.training
+    model.train()
+    loss = torch.zeros(())
+    for _ in range(steps):
+        idx = torch.randint(0, len(train), (min(batch_size, len(train)),), generator=gen)
+        z = encoder.encode(prepare(train[idx].to(device))).float()
+        loss = F.mse_loss(z, target[idx.to(device)])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    model.train(was_training)
+    return float(loss.detach())
+
+
 def ab_params(min_dist: float = 0.1, spread: float = 1.0) -> tuple[float, float]:
     """UMAP's ``a, b`` for ``q(d) = 1 / (1 + a d^(2b))``, fitted by umap-learn to its offset exponential."""
     from umap.umap_ import find_ab_params

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from aelab.checkpoint import atomic_write, load_checkpoint, load_model_state, save_checkpoint
 from aelab.errors import INTERRUPTED_EXIT, TERMINATED_EXIT, Terminated, TrainingInterrupted, UserError, WriteFailed
-from aelab.faults import deferred_termination, raise_terminated, termination_pending
+from aelab.faults import deferred_termination, raise_terminated, stop_if_terminated, termination_pending
 from aelab.runtime import all_reduce_sum, get_dist
 from aelab.speed import make_optimizer, resident, use_amp, use_channels_last
 
@@ -55,7 +55,8 @@ class TrainConfig:
 class TrainLog:
     """``train_log.csv``: one row per model and epoch, rewritten atomically after every epoch.
 
-    The run folder must exist (a vanished folder is a :class:`~aelab.errors.WriteFailed`, not made again).
+    Its folder is made when the log is; one that vanishes later is a :class:`~aelab.errors.WriteFailed`, not
+    made again (a deleted or unmounted run folder must not silently fill up again).
     """
 
     FIELDS = ("model", "epoch", "train_loss", "test_loss", "seconds")
@@ -63,6 +64,8 @@ class TrainLog:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.rows: dict[str, list[dict]] = {}
+        if path is not None and get_dist().is_main:
+            path.parent.mkdir(parents=True, exist_ok=True)
 
     def set(self, model: str, history: list[dict]) -> None:
         self.rows[model] = [{"model": model, **{k: h[k] for k in self.FIELDS[1:]}} for h in history]
@@ -236,6 +239,8 @@ def fit(
     noise = torch.Generator(device=device).manual_seed(cfg.seed * 1000 + d.rank)
     history: list[dict] = []
     start = 0
+    if checkpoint is not None and d.is_main:  # made once, here: a folder that vanishes later is a WriteFailed
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
     if checkpoint is not None and checkpoint.exists():
         state = load_checkpoint(checkpoint)
         load_model_state(model, state, checkpoint)
@@ -261,8 +266,7 @@ def fit(
 
     net = wrap_model(model, cfg, device)
 
-    bar = tqdm(
-        range(start, cfg.epochs),
+    bar = tqdm(  # updated by hand inside the epoch's try: a signal during its refresh is still caught there
         desc=name,
         unit="epoch",
         disable=None if d.is_main else True,
@@ -271,55 +275,45 @@ def fit(
         total=cfg.epochs,
     )
     losses = torch.zeros(steps_per_epoch, device=device)
-    for epoch in bar:
-        t0 = time.perf_counter()
-        net.train()
-        order = _shard(len(train), cfg.seed * 100_003 + epoch, train.device)
+    for epoch in range(start, cfg.epochs):
+        saved = False  # whether this epoch's checkpoint is written: what a stop now says is kept
         try:
+            t0 = time.perf_counter()
+            net.train()
+            order = _shard(len(train), cfg.seed * 100_003 + epoch, train.device)
             for step, i in enumerate(range(0, len(order), cfg.batch_size)):
                 idx = order[i : i + cfg.batch_size]
                 x = load_batch(train, idx, prepare, channels_last, device)
                 y = None if train_y is None else train_y[idx]
                 losses[step] = train_step(net, objective, optimizer, x, noise, amp, y).float()
                 scheduler.step()
+                stop_if_terminated()  # a SIGTERM whose exception a __del__ swallowed (no-op under DDP: see below)
                 if (step + 1) % CHECK_EVERY == 0 or step + 1 == steps_per_epoch:
                     _check_finite(losses[: step + 1], name, epoch, checkpoint)
-        except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (aelab.errors.Terminated)
-            bar.close()
-            where = (
-                f"checkpoint {checkpoint} keeps {epoch} finished epoch(s)"
-                if checkpoint is not None and checkpoint.exists()
-                else "no epoch finished, so no checkpoint yet"
+            train_loss = float(all_reduce_sum(losses.mean().double().clone()) / d.world_size)
+            # the bare model: a DDP forward may broadcast buffers, and ranks' test shards can differ in batch count
+            test_loss = evaluate_loss(
+                model, objective, test, prepare, cfg.batch_size * 2, device, cfg.seed, amp, test_y
             )
-            what, code = (
-                ("terminated (SIGTERM)", TERMINATED_EXIT)
-                if isinstance(e, Terminated)
-                else ("interrupted", INTERRUPTED_EXIT)
-            )
-            raise TrainingInterrupted(f"{what} while training {name} (epoch {epoch + 1}); {where}", code) from None
-        train_loss = float(all_reduce_sum(losses.mean().double().clone()) / d.world_size)
-        # the bare model: a DDP forward may broadcast buffers, and ranks' test shards can differ in batch count
-        test_loss = evaluate_loss(model, objective, test, prepare, cfg.batch_size * 2, device, cfg.seed, amp, test_y)
-        seconds = time.perf_counter() - t0
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "train_loss": train_loss,
-                "test_loss": test_loss,
-                "seconds": round(seconds, 3),
-                "lr": scheduler.get_last_lr()[0],
-            }
-        )
-        bar.set_postfix(train=f"{train_loss:.4g}", test=f"{test_loss:.4g}")
-        if d.is_main:
-            tqdm.write(
-                f"[{name}] epoch {epoch + 1}/{cfg.epochs}  train {train_loss:.5g}  test {test_loss:.5g}  {seconds:.1f}s"
-            )
-        if checkpoint is not None and d.is_main:
-            _save_or_explain(
-                checkpoint,
-                epoch,
+            seconds = time.perf_counter() - t0
+            history.append(
                 {
+                    "epoch": epoch + 1,
+                    "train_loss": train_loss,
+                    "test_loss": test_loss,
+                    "seconds": round(seconds, 3),
+                    "lr": scheduler.get_last_lr()[0],
+                }
+            )
+            bar.set_postfix(train=f"{train_loss:.4g}", test=f"{test_loss:.4g}", refresh=False)
+            bar.update(1)
+            if d.is_main:
+                tqdm.write(
+                    f"[{name}] epoch {epoch + 1}/{cfg.epochs}  train {train_loss:.5g}  test {test_loss:.5g}  "
+                    f"{seconds:.1f}s"
+                )
+            if checkpoint is not None and d.is_main:
+                state = {
                     "format": 1,
                     "name": name,
                     "model_class": type(model).__name__,
@@ -330,18 +324,49 @@ def fit(
                     "history": history,
                     "rng": {"noise": noise.get_state(), "torch": torch.get_rng_state()},
                     "config": asdict(cfg),
-                },
+                }
+                with deferred_termination():  # a SIGTERM now lets the write finish: the epoch's work is kept
+                    _save_or_explain(checkpoint, epoch, state)
+            saved = True
+            stop_if_terminated()
+            if log is not None:
+                log.set(name, history)
+            if on_epoch:
+                model.eval()
+                for hook in on_epoch:
+                    hook(name, model, history[-1])
+        except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (aelab.errors.Terminated)
+            bar.close()
+            done = epoch + saved
+            what, code = (
+                ("terminated (SIGTERM)", TERMINATED_EXIT)
+                if isinstance(e, Terminated)
+                else ("interrupted", INTERRUPTED_EXIT)
             )
-        if log is not None:
-            log.set(name, history)
-        if on_epoch:
-            model.eval()
-            for hook in on_epoch:
-                hook(name, model, history[-1])
+            raise TrainingInterrupted(
+                f"{what} while training {name} (epoch {done + 1}); {_kept(checkpoint, done)}", code
+            ) from None
+        except RuntimeError as e:  # under torchrun: a collective whose peer died (gloo: "Connection reset by peer")
+            if not (d.enabled and _peer_lost(e)):
+                raise
+            bar.close()
+            done = epoch + saved
+            raise TrainingInterrupted(
+                f"rank {d.rank} lost another rank while training {name} (epoch {done + 1}): it stopped or died, "
+                f"see its own output; {_kept(checkpoint, done)}",
+                PEER_LOST_EXIT,
+            ) from None
     bar.close()
     _stop_if_any_rank_was_terminated(device)
     model.eval()
     return history
+
+
+def _kept(checkpoint: Path | None, done: int) -> str:
+    """What a stopped run still has: the checkpoint and its finished epochs, or that there is none yet."""
+    if checkpoint is not None and done and checkpoint.exists():
+        return f"checkpoint {checkpoint} keeps {done} finished epoch(s)"
+    return "no epoch finished, so no checkpoint yet"
 
 
 def _same_start_on_every_rank(start: int, name: str, device: torch.device) -> None:
@@ -358,6 +383,16 @@ def _same_start_on_every_rank(start: int, name: str, device: torch.device) -> No
             f"ranks found different checkpoints for {name} (rank {d.rank} is at epoch {start}); under torchrun "
             "on several machines --out must be a folder every machine sees (a shared file system)"
         )
+
+
+PEER_LOST_EXIT = 1  # neither the user's mistake (2) nor a signal to this process (130, 143)
+_PEER_LOST = ("connection reset by peer", "connection closed by peer", "broken pipe", "socket closed")
+
+
+def _peer_lost(e: RuntimeError) -> bool:
+    """Whether a collective failed because another rank went away (gloo raises a plain RuntimeError)."""
+    text = str(e).lower()
+    return isinstance(e, torch.distributed.DistError) or any(p in text for p in _PEER_LOST)
 
 
 def _save_or_explain(checkpoint: Path, epoch: int, state: dict) -> None:

@@ -90,11 +90,13 @@ def download(urls: Sequence[str], dest: Path, sha256: str | None, timeout: float
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
             if isinstance(e, OSError) and e.errno in WRITE_ERRNOS:  # our disk, not the mirror: no use trying others
                 raise write_failure(e, part) from None
-            failures.append((_mirror(url), why_failed(e, timeout)))
+            failures.append((_mirror(url, dest.name), why_failed(e, timeout)))
             continue
         if sha256 is not None and (got := sha256_of(part)) != sha256:
             part.unlink(missing_ok=True)
-            failures.append((_mirror(url), f"checksum mismatch: got {got[:12]}..., expected {sha256[:12]}..."))
+            failures.append(
+                (_mirror(url, dest.name), f"checksum mismatch: got {got[:12]}..., expected {sha256[:12]}...")
+            )
             continue
         os.replace(part, dest)
         return dest
@@ -104,9 +106,12 @@ def download(urls: Sequence[str], dest: Path, sha256: str | None, timeout: float
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 
-def _mirror(url: str) -> str:
-    """The part of a URL that tells mirrors apart: its host (and port)."""
-    return urllib.parse.urlsplit(url).netloc or url
+def _mirror(url: str, name: str) -> str:
+    """A mirror as a person names it: the URL without its scheme and without the file name every mirror shares
+    (``ossci-datasets.s3.amazonaws.com/mnist``); a URL for another file name keeps it."""
+    parts = urllib.parse.urlsplit(url)
+    path = parts.path.removesuffix("/" + name) if parts.path.endswith("/" + name) else parts.path
+    return (parts.netloc + path).rstrip("/") or url
 
 
 def why_failed(e: BaseException, timeout: float) -> str:

@@ -126,7 +126,7 @@ def load_mnist(
             return data
         except DownloadFailed as e:  # one line, every mirror and its reason; never cut mid-word
             print(
-                f"aelab: could not download MNIST ({e.tried()}); using the built-in 5,000-digit sample", file=sys.stderr
+                f"aelab: could not download MNIST, using the built-in 5,000-digit sample; {e.tried()}", file=sys.stderr
             )
     else:
         print("aelab: no MNIST files given or cached; using the built-in 5,000-digit sample", file=sys.stderr)

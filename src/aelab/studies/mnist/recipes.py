@@ -14,6 +14,7 @@ from aelab.studies.recipe import Recipe
 
 if TYPE_CHECKING:
     from aelab.studies.mnist.context import MnistRun
+    from aelab.train import Objective
 
 NOISE_FACTOR = 0.4  # the lab's denoising input: x + 0.4 N(0, 1)
 RAE_BETA = 1.0  # weight of ||z||^2 / 2 per image, as the VAE weighs mu^2 / 2
@@ -30,12 +31,14 @@ def mlp(run: MnistRun, bottleneck: int = 2, activation: str = "relu") -> MLPAuto
     return build(MLPAutoencoder, image_shape=shape, hidden=run.hidden, bottleneck=bottleneck, activation=activation)
 
 
-BCE = RECONSTRUCTION["bce"]
+def bce(run: MnistRun) -> Objective:
+    """The lab's loss, looked up when a model is built (not at import), so one table names it for every recipe."""
+    return RECONSTRUCTION["bce"]
 
 
 def _ae(name: str, key: tuple[str, ...], label: str, short: str = "", **kw) -> Recipe:
     kw.setdefault("build", lambda run: mlp(run))
-    kw.setdefault("objective", lambda run: BCE)
+    kw.setdefault("objective", bce)
     return Recipe(name, metrics_key=key, label=label, short=short, **AE_BUDGET, **kw)
 
 
@@ -49,7 +52,7 @@ RECIPES: dict[str, Recipe] = {
         _ae("ae2d_weight_decay", ("l2", "weight_decay"), "AE + weight decay", "ae_weight_decay",
             settings=lambda run: {"weight_decay": run.cfg.weight_decay}),
         _ae("ae2d_l2_penalty", ("l2", "penalty"), "AE + L2 penalty", "ae_l2_penalty",
-            objective=lambda run: with_weight_penalty(BCE, run.cfg.l2_lambda)),
+            objective=lambda run: with_weight_penalty(bce(run), run.cfg.l2_lambda)),
         _ae("bottleneck_128", ("explore", "bottleneck_128"), "MLP, bottleneck 128", build=lambda run: mlp(run, 128)),
         _ae("mse_loss", ("explore", "mse_loss"), "MLP, MSE loss", objective=lambda run: RECONSTRUCTION["mse"]),
         _ae("sigmoid_everywhere", ("explore", "sigmoid_everywhere"), "MLP, sigmoid hidden layers",
