@@ -246,11 +246,11 @@ def _torchrun_mnist(data: Path, out: Path, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-@pytest.mark.slow
-def test_sigterm_to_torchrun_stops_every_rank_the_same_way(tmp_path: Path) -> None:
-    """SIGTERM to the launcher (as Kubernetes or SLURM send it): every rank stops at the same step with
-    one line and exit 143, no rank hangs in a collective, and --resume finishes the run."""
-    import signal
+def _torchrun_until_first_checkpoint(tmp_path: Path) -> tuple[subprocess.Popen, Path, Path, dict, Path]:
+    """Start a 2-rank MNIST run under torchrun and wait for its first checkpoint.
+
+    Returns the launcher, the data folder, the run folder, the environment and the checkpoint path.
+    """
     import time
 
     data = write_mnist_folder(tmp_path / "data", n_train=512, n_test=64)
@@ -266,6 +266,17 @@ def test_sigterm_to_torchrun_stops_every_rank_the_same_way(tmp_path: Path) -> No
             proc.kill()
             pytest.fail("no checkpoint appeared:\n" + proc.communicate()[1][-3000:])
         time.sleep(0.01)
+    return proc, data, out, env, ckpt
+
+
+@pytest.mark.slow
+def test_sigterm_to_torchrun_stops_every_rank_the_same_way(tmp_path: Path) -> None:
+    """SIGTERM to the launcher (as Kubernetes or SLURM send it): every rank stops at the same step with
+    one line and exit 143, no rank hangs in a collective, and --resume finishes the run."""
+    import signal
+    import time
+
+    proc, data, out, env, ckpt = _torchrun_until_first_checkpoint(tmp_path)
     proc.send_signal(signal.SIGTERM)
     t0 = time.monotonic()
     _, err = proc.communicate(timeout=120)
@@ -319,19 +330,7 @@ def test_a_rank_killed_mid_training_stops_the_other_with_one_line(tmp_path: Path
     import signal
     import time
 
-    data = write_mnist_folder(tmp_path / "data", n_train=512, n_test=64)
-    out = tmp_path / "run"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "AELAB_DATA": str(tmp_path / "cache"), "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen(
-        _torchrun_mnist(data, out), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    ckpt = out / "checkpoints" / "ae2d.pt"
-    deadline = time.monotonic() + 240
-    while not ckpt.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("no checkpoint appeared:\n" + proc.communicate()[1][-3000:])
-        time.sleep(0.01)
+    proc, data, out, env, ckpt = _torchrun_until_first_checkpoint(tmp_path)
     os.kill(_rank_pids(proc)[1], signal.SIGKILL)
     t0 = time.monotonic()
     _, err = proc.communicate(timeout=120)

@@ -91,20 +91,14 @@ class EvalImages:
 def _photo_folder(folder: Path, size: int, limit: int | None) -> tuple[torch.Tensor, torch.Tensor, list[str], dict]:
     """A photo folder as :func:`aelab.data.photos.load_photos` loads it (same cache, images, split and
     ``info``), keeping the file names, which ``ImageData`` has no place for."""
-    from aelab.data.photos import decode_folder, held_out_mask
+    from aelab.data.photos import decode_folder, held_out_mask, photo_info
 
     test_fraction = 0.1  # load_photos' default, which the studies and `aelab evaluate` use
     photos = decode_folder(folder, size, limit)
     test = torch.from_numpy(held_out_mask(photos.names, test_fraction))
     chw = torch.from_numpy(photos.images).permute(0, 3, 1, 2).contiguous()
     order = torch.cat([(~test).nonzero().flatten(), test.nonzero().flatten()])
-    info = {
-        "skipped": len(photos.skipped),
-        "skipped_files": photos.skipped[:20],
-        "cache": "hit" if photos.cache_hit else "miss",
-        "image_size": size,
-        "test_rule": f"sha256(relative path) < {test_fraction:g}",
-    }
+    info = photo_info(photos, size, test_fraction)
     return chw[order], test[order], [photos.names[i] for i in order.tolist()], info
 
 

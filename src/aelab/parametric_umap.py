@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aelab.data.scaling import unit
-from aelab.train import Objective, Prepare
+from aelab.train import Prepare
 
 DIST_EPS = 1e-3  # added to squared code distances: UMAP's own 0.001 in its repulsive gradient
 
@@ -295,21 +295,7 @@ class UMAPObjective:
         return loss + self.weight * umap
 
 
-def umap_objective(
-    graph: FuzzyGraph,
-    train: torch.Tensor,
-    a: float,
-    b: float,
-    weight: float,
-    edges_per_step: int = 256,
-    negatives: int = 5,
-    recon: str = "bce",
-    prepare: Prepare = unit,
-    repulsion: float = 1.0,
-) -> Objective:
-    """The UMAP-regularised AE objective for :func:`aelab.train.fit` (see :class:`UMAPObjective`).
-
-    ``train`` is the uint8 training set the graph was built on (indices are the graph's vertices);
-    ``prepare`` must be the one ``fit`` uses, so edge ends and batches reach the encoder alike.
-    """
-    return UMAPObjective(graph, train, a, b, weight, edges_per_step, negatives, recon, prepare, repulsion)
+umap_objective = UMAPObjective
+"""The UMAP-regularised AE objective for :func:`aelab.train.fit`: ``train`` is the uint8 training set the
+graph was built on (indices are the graph's vertices); ``prepare`` must be the one ``fit`` uses, so edge
+ends and batches reach the encoder alike."""

@@ -416,14 +416,19 @@ def load_photos(
         train=chw[: photos.n_train],
         test=chw[photos.n_train :],
         source=str(Path(folder).expanduser()),
-        info={
-            "skipped": len(photos.skipped),
-            "skipped_files": photos.skipped[:20],
-            "cache": "hit" if photos.cache_hit else "miss",
-            "image_size": size,
-            "test_rule": f"sha256(relative path) < {test_fraction:g}",
-        },
+        info=photo_info(photos, size, test_fraction),
     )
+
+
+def photo_info(photos: PhotoSet, size: int, test_fraction: float) -> dict:
+    """What a run records of its photo folder: skipped files, whether the cache was used, size and split rule."""
+    return {
+        "skipped": len(photos.skipped),
+        "skipped_files": photos.skipped[:20],
+        "cache": "hit" if photos.cache_hit else "miss",
+        "image_size": size,
+        "test_rule": f"sha256(relative path) < {test_fraction:g}",
+    }
 
 
 def stanford_dogs_dir(root: str | Path | None = None) -> Path | None:
