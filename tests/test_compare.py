@@ -107,12 +107,16 @@ def test_judged_samples_counts_share_coverage_and_entropy():
     probs[50:, 0], probs[50:80, 3], probs[80:, 5] = 0.0, 0.95, 0.5  # ... then 30 confident threes, 20 unsure
     s = judged_samples(probs, threshold=0.9, min_share=0.02)
     assert s["digit_share"] == pytest.approx(0.8)
-    assert s["coverage"] == 2
+    assert s["coverage_classes"] == 2
     p = np.array([50, 30]) / 80
-    assert s["entropy"] == pytest.approx(float(-(p * np.log2(p)).sum()))
+    assert s["class_entropy"] == pytest.approx(float(-(p * np.log2(p)).sum()))
     uniform = torch.eye(10).repeat(10, 1)
-    assert judged_samples(uniform) == {"digit_share": 1.0, "coverage": 10, "entropy": pytest.approx(math.log2(10))}
-    assert judged_samples(torch.full((5, 10), 0.1)) == {"digit_share": 0.0, "coverage": 0, "entropy": 0.0}
+    assert judged_samples(uniform) == {
+        "digit_share": 1.0,
+        "coverage_classes": 10,
+        "class_entropy": pytest.approx(math.log2(10)),
+    }
+    assert judged_samples(torch.full((5, 10), 0.1)) == {"digit_share": 0.0, "coverage_classes": 0, "class_entropy": 0.0}
 
 
 def test_samplers_draw_from_their_boxes_and_fits():
@@ -120,13 +124,13 @@ def test_samplers_draw_from_their_boxes_and_fits():
     codes = np.concatenate([rng.normal((-8, 3), 0.5, (500, 2)), rng.normal((6, -2), 0.5, (500, 2))])
     lab = sample_codes("grid_lab", codes, 1000, 0, 5.0)
     assert lab.shape == (1024, 2) and lab.min() == -5.0 and lab.max() == 5.0
-    box = sample_codes("grid_p1_p99", codes, 1000, 0, 5.0)
+    box = sample_codes("grid", codes, 1000, 0, 5.0)
     lo, hi = np.percentile(codes, [1, 99], axis=0)
     assert np.allclose(box.min(0), lo, atol=1e-5) and np.allclose(box.max(0), hi, atol=1e-5)
     assert np.allclose(sample_codes("normal", codes, 4000, 0, 5.0).std(0), 1.0, atol=0.05)
     g = sample_codes("gaussian", codes, 4000, 0, 5.0)
     assert np.allclose(g.mean(0), codes.mean(0), atol=0.4)
-    gmm = sample_codes("gmm10", codes, 1000, 0, 5.0)
+    gmm = sample_codes("gmm", codes, 1000, 0, 5.0)
     # the mixture keeps the two clusters apart; one Gaussian fills the gap between them
     assert np.mean(np.abs(gmm[:, 0] + 1) < 3) < 0.02 < np.mean(np.abs(g[:, 0] + 1) < 3)
     for name in SAMPLERS:
@@ -164,21 +168,29 @@ def test_compare_end_to_end_reuses_the_studys_models(tiny_mnist, tmp_path):
     argv = ["mnist", "--data-dir", str(tiny_mnist), "--quick", "--out", str(out)]
     assert main([*argv, "--parts", "ae,compare"]) == 0
     m = json.loads((out / "metrics.json").read_text())
-    assert m["compare"]["ae"]["test_psnr"] == m["ae2d"]["test_psnr"]
-    assert set(m["compare"]) == {"ae", "ae_weight_decay", "ae_l2_penalty", "dae", "vae", "rae_l2", "pca"}
-    for key, row in m["compare"].items():
-        assert 0 <= row["knn5_acc"] <= 1 and 0 < row["trustworthiness"] <= 1 and row["test_psnr"] > 0, key
+    assert m["compare"]["ae2d"]["test_psnr"] == m["ae2d"]["test_psnr"]
+    models = {"ae2d", "ae2d_weight_decay", "ae2d_l2_penalty", "dae_b2", "vae", "rae_l2", "pca", "umap_ae"}
+    assert set(m["compare"]) == models | {"umap"}
+    latent = {"knn1_acc", "knn5_acc", "trustworthiness_k5", "trustworthiness_k10", "latent_std"}
+    assert set(m["compare"]["umap"]) == latent, "umap-learn has no decoder, so no pixel columns"
+    for key in models:
+        row = m["compare"][key]
+        assert set(row) == latent | {"test_mse", "test_psnr", "test_bce"}, key
+        assert 0 <= row["knn1_acc"] <= 1 and 0 <= row["knn5_acc"] <= 1 and row["test_psnr"] > 0, key
+        assert 0 < row["trustworthiness_k5"] <= 1 and 0 < row["trustworthiness_k10"] <= 1, key
+        assert row["test_psnr"] == pytest.approx(-10 * np.log10(row["test_mse"]), abs=3), key
+    assert "umap" not in m["generate"] and "umap_ae" in m["generate"]
     assert set(m["generate"]["vae"]) == set(SAMPLERS)
-    cell = m["generate"]["rae_l2"]["gmm10"]
-    assert 0 <= cell["digit_share"] <= 1 and 0 <= cell["coverage"] <= 10 and cell["entropy"] >= 0
+    cell = m["generate"]["rae_l2"]["gmm"]
+    assert 0 <= cell["digit_share"] <= 1 and 0 <= cell["coverage_classes"] <= 10 and cell["class_entropy"] >= 0
     assert 0 <= m["judge"]["test_acc"] <= 1
-    for fig in ("judge_lab_grid", "compare_latents", "generate_best_worst"):
+    for fig in ("judge_lab_grid", "compare_latents", "compare_manifolds", "generate_best_worst"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
     report = (out / "report.md").read_text()
     assert "Best-organised latent space" in report and "RAE paper" in report
     # a second run reloads every finished checkpoint instead of training again
     ckpts = {p.name: p.read_bytes() for p in (out / "checkpoints").glob("*.pt")}
-    assert {"ae2d.pt", "dae_b2.pt", "vae2d.pt", "rae2d_l2.pt", "judge.pt"} <= set(ckpts)
+    assert {"ae2d.pt", "dae_b2.pt", "vae2d.pt", "rae2d_l2.pt", "umap_ae.pt", "judge.pt"} <= set(ckpts)
     assert main([*argv, "--parts", "compare", "--resume"]) == 0
     assert {p.name: p.read_bytes() for p in (out / "checkpoints").glob("*.pt")} == ckpts
     assert json.loads((out / "metrics.json").read_text())["compare"] == m["compare"]

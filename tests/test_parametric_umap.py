@@ -180,3 +180,18 @@ def test_trustworthiness_is_scikit_learns_on_flattened_images():
     assert trustworthiness(images[:60], codes[:60], k=5) == pytest.approx(
         sk_trustworthiness(images[:60].reshape(60, -1), codes[:60], n_neighbors=5), abs=1e-12
     )
+
+
+def test_pixel_ranks_give_scikit_learns_trustworthiness_for_every_k_and_code_space():
+    from sklearn.manifold import trustworthiness as sk_trustworthiness
+
+    from aelab.evaluate import PixelNeighbourRanks
+
+    x, _ = _digits((3, 5, 8), 150)
+    images = x.numpy().astype(np.float32) / 255.0
+    rng = np.random.default_rng(1)
+    ranks = PixelNeighbourRanks(images, block=64)  # several row blocks
+    for codes in (rng.normal(size=(150, 2)), images.reshape(150, -1)[:, 350:352] + 0.1 * rng.normal(size=(150, 2))):
+        for k in (1, 5, 10):
+            want = sk_trustworthiness(images.reshape(150, -1), codes, n_neighbors=k)
+            assert ranks.trustworthiness(codes, k) == pytest.approx(want, abs=1e-12)

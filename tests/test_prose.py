@@ -103,3 +103,22 @@ def test_generation_sentences_come_from_measured_quantities():
     assert "none of these models is a generator" in no and "matches each flag" in no and "closer to the" in no
     yes = noisy.prose(noisy_result(18.5, 0.2))
     assert "generates photo-like images" in yes and "differs from a flag" in yes
+
+
+def test_umap_sentence_says_ahead_or_behind_from_the_numbers():
+    from types import SimpleNamespace
+
+    from aelab.studies.mnist import compare
+
+    def res(ours_knn: float, ours_trust: float) -> SimpleNamespace:
+        scores = {"umap_ae": _scores(15.0, ours_knn), "umap": _scores(float("nan"), 0.95), "ae2d": _scores(15.0, 0.8)}
+        for sc, mse in zip(scores.values(), (0.036, 0.0, 0.04)):
+            sc.test_mse = mse
+        trust = {"umap_ae": {5: ours_trust}, "umap": {5: 0.97}, "ae2d": {5: 0.96}}
+        return SimpleNamespace(scores=scores, trust=trust)
+
+    ahead = compare.umap_verdict(res(0.97, 0.98))
+    assert "ahead of umap-learn's embedding on the first (95.0%)" in ahead and "ahead of it on the second" in ahead
+    assert "test MSE is 0.0360 per pixel against the plain AE's 0.0400" in ahead
+    mixed = compare.umap_verdict(res(0.90, 0.98))
+    assert "behind umap-learn's embedding on the first" in mixed and "ahead of it on the second (0.970)" in mixed

@@ -69,7 +69,7 @@ def scatter_codes(
     codes: np.ndarray,
     labels: np.ndarray | None,
     title: str = "",
-    extent: tuple[float, float] | None = None,
+    extent: Sequence[float] | None = None,
 ) -> None:
     """2-D codes coloured by class; ``extent`` draws the box a latent grid covers."""
     sc = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=3, alpha=0.7, vmin=-0.5, vmax=9.5)
@@ -77,19 +77,25 @@ def scatter_codes(
         cb = plt.colorbar(sc, ax=ax, ticks=range(10), fraction=0.046, pad=0.02)
         cb.ax.tick_params(labelsize=7)
     if extent is not None:
-        lo, hi = extent
-        ax.add_patch(Rectangle((lo, lo), hi - lo, hi - lo, fill=False, ec="k", ls="--", lw=1))
+        x0, x1, y0, y1 = _box(extent)
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="k", ls="--", lw=1))
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("z1")
     ax.set_ylabel("z2")
 
 
+def _box(extent: Sequence[float]) -> tuple[float, float, float, float]:
+    """A latent box as (z1 low, z1 high, z2 low, z2 high); a pair (lo, hi) is the square [lo, hi]^2."""
+    return (extent[0], extent[1], extent[0], extent[1]) if len(extent) == 2 else tuple(extent)  # type: ignore[return-value]
+
+
 def show_tiled(
-    ax: plt.Axes, images: torch.Tensor, nrow: int, title: str = "", extent: tuple[float, float] | None = None
+    ax: plt.Axes, images: torch.Tensor, nrow: int, title: str = "", extent: Sequence[float] | None = None
 ) -> None:
     """Tiled images on an axis; with ``extent`` the axes read in latent coordinates."""
     img = tile(images, nrow, pad=0 if extent else 1)
-    kw = {"extent": (extent[0], extent[1], extent[0], extent[1])} if extent else {}
+    # a rectangular box is drawn square (aspect "auto"), so the tiles stay square as in the square case
+    kw = {"extent": _box(extent), "aspect": "auto"} if extent else {}
     ax.imshow(img, cmap="gray", vmin=0, vmax=1, **kw)
     if not extent:
         ax.set_xticks([])
@@ -162,7 +168,7 @@ def class_map(
     judged: Sequence[bool],
     n: int,
     title: str = "",
-    extent: tuple[float, float] | None = None,
+    extent: Sequence[float] | None = None,
 ) -> None:
     """A classifier's verdict on each cell of an ``n x n`` decoded grid (row-major, as ``tile``):
     the cell's digit on its class colour where judged real, blank grey where not."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -60,6 +61,7 @@ class Session:
         targets: tuple[torch.Tensor, torch.Tensor] | None = None,
         metrics_key: Sequence[str] | None = None,
         init_from: nn.Module | None = None,
+        start: Callable[[nn.Module], Any] | None = None,
     ) -> nn.Module:
         """Train (or resume, or reload when finished) ``model`` under checkpoint ``name``.
 
@@ -70,12 +72,15 @@ class Session:
         (class, arguments, input scaling, and ``metrics_key``: where its numbers sit in
         metrics.json, default ``[name]``), so ``aelab evaluate`` can rebuild it later.
         ``init_from``: start from that trained model's weights (a warm start) instead of a fresh draw;
-        a checkpoint of ``name``, when there is one, still takes precedence.
+        a checkpoint of ``name``, when there is one, still takes precedence. ``start(model)``: another
+        deterministic start, run only when there is no checkpoint of ``name`` yet.
         """
         self._describe(name, model, prepare, metrics_key)
         _reinitialise(model, cfg.seed)
         if init_from is not None:
             model.load_state_dict(init_from.state_dict())
+        if start is not None and not self.run.checkpoint(name).exists():
+            start(model.to(self.device))
         torch.manual_seed(cfg.seed + self.dist.rank)
         self.histories[name] = fit(
             name,
@@ -108,6 +113,7 @@ class Session:
             targets=targets,
             metrics_key=recipe.key,
             init_from=init_from,
+            start=None if recipe.warm_start is None else functools.partial(recipe.warm_start, run),
         )
 
     def write_config(self, cfg: Any) -> None:

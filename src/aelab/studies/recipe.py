@@ -36,6 +36,9 @@ class Recipe:
     - ``metrics_key``: where the model's numbers sit in metrics.json (default ``(name,)``).
     - ``scaling``: the input scaling of ``aelab.data.scaling.SCALINGS`` (``"unit"`` or ``"signed"``).
     - ``init_from``: the recipe whose trained weights this one starts from (a warm start).
+    - ``warm_start``: ``warm_start(run, model)`` sets the fresh model's starting weights some other way
+      (the UMAP-regularised AE regresses its encoder onto the graph's spectral layout); skipped when a
+      checkpoint exists, whose weights replace the start anyway.
     - ``settings``: ``TrainConfig`` fields that differ from the study's defaults (weight decay, precision).
     - ``follows_epochs_flag``: ``--epochs`` overrides the budget (not for the digit judge, which must be
       accurate whatever the autoencoders get).
@@ -52,6 +55,7 @@ class Recipe:
     metrics_key: tuple[str, ...] = ()
     scaling: str = "unit"
     init_from: str | None = None
+    warm_start: Callable[[Any, nn.Module], Any] | None = None
     settings: Callable[[Any], Mapping[str, Any]] = field(default=lambda run: {})
     follows_epochs_flag: bool = True
     supervised: bool = False

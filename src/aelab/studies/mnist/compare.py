@@ -3,8 +3,10 @@
 Section 1 of the part, the judge: a small CNN trained on the study's training split; a decoded image
 "is a digit" (an image of a class) when the judge's top probability reaches 0.9.
 Section 2, latent quality: every 2-D model of the study (AE, AE + weight decay, AE + L2 penalty,
-DAE), a VAE and an RAE-L2 on the same MLP, and PCA as the floor: test 5-NN accuracy of the codes,
-trustworthiness (k=10) and test reconstruction BCE/PSNR.
+DAE), a VAE, an RAE-L2 and the UMAP-regularised AE on the same MLP, PCA as the floor and umap-learn's
+own embedding (no decoder) as the reference: test 1-NN and 5-NN accuracy of the codes,
+trustworthiness (k=5 and k=10) and test reconstruction MSE/PSNR/BCE; then the manifold figure of the
+AE beside the UMAP-regularised AE.
 Section 3, generation: per model and sampler, 1,000 codes decoded and judged: share judged an image of
 a class, class coverage and the entropy of the judged classes.
 """
@@ -19,7 +21,8 @@ import numpy as np
 import torch
 
 from aelab import plots
-from aelab.evaluate import decode, judged_samples, trustworthiness
+from aelab.evaluate import PixelNeighbourRanks, decode, judged_samples
+from aelab.latent import latent_grid
 from aelab.studies.mnist.sampling import NAMES, SAMPLERS, PCAAutoencoder, sample_codes
 from aelab.studies.parts import Part
 
@@ -28,12 +31,17 @@ if TYPE_CHECKING:
 
 THRESHOLD = 0.9  # top judge probability for "is a digit"
 JUDGE_TARGET = 0.985  # test accuracy the judge must reach on full MNIST
-MIN_CLASS_SHARE = 0.02  # a class is covered when it holds >= 2% of the samples
+MIN_CLASS_SHARE = 0.05  # a class is covered when it holds >= 5% of the samples
 N_CODES = 1000
 QUICK_CODES = 256  # --quick: a smoke test, not a result
-TRUST_IMAGES = 5000  # sklearn's trustworthiness is O(n^2) in memory: 5,000 test images is ~0.6 GB
-CONTENDERS = ("ae2d", "ae2d_weight_decay", "ae2d_l2_penalty", "dae_b2", "vae2d", "rae2d_l2")  # recipe names
+TRUST_IMAGES = 10_000  # the pixel-rank matrix is n x n int32: 0.4 GB for MNIST's whole test set
+TRUST_KS = (5, 10)
+CONTENDERS = ("ae2d", "ae2d_weight_decay", "ae2d_l2_penalty", "dae_b2", "vae2d", "rae2d_l2", "umap_ae")  # recipes
 PCA_LABEL = "PCA-2D (floor)"
+UMAP_LABEL = "UMAP (umap-learn, no decoder)"
+REFERENCES = ("pca", "umap")  # rows that are not the study's networks
+MANIFOLD_MODELS = ("ae2d", "umap_ae")  # the lab's figure, and the same for the UMAP-regularised AE
+BOX_PERCENTILES = (0.5, 99.5)  # the decoded grid covers the box holding all but the outermost codes
 
 __all__ = ["SAMPLERS", "PCAAutoencoder", "sample_codes", "NAMES"]
 
@@ -58,8 +66,9 @@ class CompareResult:
     judge: JudgeResult
     labels: dict[str, str]  # short key -> label
     scores: dict[str, Assessment]
-    trust: dict[str, float]
+    trust: dict[str, dict[int, float]]  # key -> k -> trustworthiness
     trust_images: int
+    manifolds: dict[str, tuple[tuple[float, float, float, float], torch.Tensor]] = field(default_factory=dict)
     generation: dict[str, dict[str, dict]] = field(default_factory=dict)  # key -> sampler -> judged
     shown: dict[tuple[str, str], torch.Tensor] = field(default_factory=dict)
     n_codes: int = N_CODES
@@ -88,11 +97,19 @@ def compute(run: MnistRun) -> CompareResult:
     scores = {run.recipes[name].short: run.scores(name) for name in CONTENDERS}
     models["pca"] = PCAAutoencoder(run.data.train, 2, run.cfg.seed).to(run.device)
     scores["pca"] = run.assess(models["pca"])
+    scores["umap"] = run.umap_embedding()
     m = min(TRUST_IMAGES, len(run.data.test))
-    trust = {k: trustworthiness(run.x_test[:m].numpy(), sc.codes[:m], k=10) for k, sc in scores.items()}
-    labels = {run.recipes[name].short: run.label(name) for name in CONTENDERS} | {"pca": PCA_LABEL}
+    ranks = PixelNeighbourRanks(run.x_test[:m].numpy())
+    trust = {key: {k: ranks.trustworthiness(sc.codes[:m], k) for k in TRUST_KS} for key, sc in scores.items()}
+    del ranks
+    labels = {run.recipes[name].short: run.label(name) for name in CONTENDERS} | {"pca": PCA_LABEL, "umap": UMAP_LABEL}
     res = CompareResult(judge, labels, scores, trust, m, n_codes=QUICK_CODES if run.cfg.quick else N_CODES)
     _generate(run, res, models)
+    for key in MANIFOLD_MODELS:
+        lo, hi = np.percentile(scores[key].train_codes, BOX_PERCENTILES, axis=0)
+        box = (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
+        grid = latent_grid(run.cfg.grid_size, (box[0], box[2]), (box[1], box[3]))
+        res.manifolds[key] = (box, decode(models[key], grid, run.device))
     return res
 
 
@@ -114,11 +131,11 @@ def _generate(run: MnistRun, res: CompareResult, models: dict) -> None:
 
 def best_and_worst(res: CompareResult) -> tuple[tuple[str, str], tuple[str, str]]:
     """The network x sampler cells with the most and the fewest judged images (then coverage, entropy)."""
-    cells = [(key, sp) for key in res.generation if key != "pca" for sp in SAMPLERS]  # PCA is the floor
+    cells = [(key, sp) for key in res.generation if key not in REFERENCES for sp in SAMPLERS]
 
     def rank(c: tuple[str, str]) -> tuple:
         v = res.generation[c[0]][c[1]]
-        return (v["digit_share"], v["coverage"], v["entropy"])
+        return (v["digit_share"], v["coverage_classes"], v["class_entropy"])
 
     return max(cells, key=rank), min(cells, key=rank)
 
@@ -133,6 +150,7 @@ def side(n: int) -> int:
 def write(run: MnistRun, res: CompareResult) -> None:
     _write_judge(run, res.judge)
     _write_latents(run, res)
+    _write_manifolds(run, res)
     _write_generation(run, res)
 
 
@@ -187,33 +205,39 @@ def _write_judge(run: MnistRun, j: JudgeResult) -> None:
 def _write_latents(run: MnistRun, res: CompareResult) -> None:
     r = run.report
     for key, sc in res.scores.items():
-        r.metric(
-            f"compare.{key}",
-            {"knn5_acc": sc.knn5_acc, "trustworthiness": res.trust[key], "test_bce": sc.test_bce,
-             "test_psnr": sc.test_psnr, "latent_std": sc.latent_std},
-        )  # fmt: skip
-    r.metric("compare_settings", {"knn_k": 5, "trustworthiness_k": 10, "trustworthiness_test_images": res.trust_images})
+        row = {"knn1_acc": sc.knn1_acc, "knn5_acc": sc.knn5_acc}
+        row |= {f"trustworthiness_k{k}": v for k, v in res.trust[key].items()}
+        if sc.x_hat is not None:  # umap-learn has no decoder, so no pixel columns
+            row |= {"test_mse": sc.test_mse, "test_psnr": sc.test_psnr, "test_bce": sc.test_bce}
+        r.metric(f"compare.{key}", row | {"latent_std": sc.latent_std})
+    r.metric(
+        "compare_settings",
+        {"knn_k": [1, 5], "trustworthiness_k": list(TRUST_KS), "trustworthiness_test_images": res.trust_images,
+         "umap_weight": run.cfg.umap_weight},
+    )  # fmt: skip
     run.section("Latent quality of the 2-D models", offset=1)
     r.text(
-        "Same data, seed, widths and epochs for every network; the VAE and the RAE-L2 share the AE's MLP. VAE: BCE + "
-        "KL to N(0, I). RAE-L2: BCE + ||z||^2/2 per image + lambda x squared decoder weights. 5-NN accuracy: a "
-        "5-nearest-neighbour classifier fitted on the training codes, scored on the test codes. Trustworthiness "
-        f"(sklearn, k=10, first {res.trust_images:,} test images): how many of a code's nearest neighbours are "
-        "neighbours in pixel space too (1 = all)."
+        "Same data, seed, widths and epochs for every network; the VAE, the RAE-L2 and the UMAP-regularised AE share "
+        "the AE's MLP. VAE: BCE + KL to N(0, I). RAE-L2: BCE + ||z||^2/2 per image + lambda x squared decoder weights. "
+        f"UMAP-regularised AE: BCE + {run.cfg.umap_weight:g} x UMAP's fuzzy-graph cross-entropy on the 15-neighbour "
+        "graph of the training images (negative sampling), its encoder started on the graph's spectral layout. UMAP: "
+        "umap-learn's own 2-D embedding, a reference with no decoder. k-NN accuracy: a k-nearest-neighbour classifier "
+        "fitted on the training codes, scored on the test codes. Trustworthiness (scikit-learn's formula, first "
+        f"{res.trust_images:,} test images): how many of a code's k nearest neighbours are neighbours in pixel space "
+        "too (1 = all)."
     )
+
+    def pixels(sc: Assessment) -> list:
+        return ["-"] * 3 if sc.x_hat is None else [sc.test_mse, sc.test_psnr, sc.test_bce]
+
     rows = [
-        [
-            res.labels[k],
-            sc.knn5_acc,
-            res.trust[k],
-            sc.test_bce,
-            sc.test_psnr,
-            " / ".join(f"{v:.2f}" for v in sc.latent_std),
-        ]
+        [res.labels[k], sc.knn1_acc, sc.knn5_acc, *res.trust[k].values(), *pixels(sc),
+         " / ".join(f"{v:.2f}" for v in sc.latent_std)]
         for k, sc in res.scores.items()
-    ]
-    r.table(["model", "5-NN acc.", "trustworthiness", "test BCE", "test PSNR (dB)", "code std z1 / z2"], rows, 3)
-    fig, axes = plots.panels(len(res.scores), 3.4, ncols=4)
+    ]  # fmt: skip
+    head = ["model", "1-NN acc.", "5-NN acc.", *(f"trust. k={k}" for k in TRUST_KS)]
+    r.table([*head, "test MSE", "test PSNR (dB)", "test BCE", "code std z1 / z2"], rows, 3)
+    fig, axes = plots.panels(len(res.scores), 3.4, ncols=5)
     for ax, (key, sc) in zip(axes, res.scores.items()):
         plots.scatter_codes(ax, sc.codes, run.labels, f"{res.labels[key]}: 5-NN {sc.knn5_acc:.1%}", run.extent)
     fig.tight_layout()
@@ -221,18 +245,36 @@ def _write_latents(run: MnistRun, res: CompareResult) -> None:
     r.text(latent_verdict(res))
 
 
+def _write_manifolds(run: MnistRun, res: CompareResult) -> None:
+    fig, axes = plots.panels(2 * len(res.manifolds), 4.2, ncols=4)
+    for i, (key, (box, images)) in enumerate(res.manifolds.items()):
+        sc = res.scores[key]
+        plots.scatter_codes(axes[2 * i], sc.codes, run.labels, f"{res.labels[key]}: test codes", box)
+        plots.show_tiled(axes[2 * i + 1], images, run.cfg.grid_size, f"{res.labels[key]}: decoded grid", box)
+    fig.tight_layout()
+    lo, hi = BOX_PERCENTILES
+    run.report.figure(
+        fig,
+        "compare_manifolds",
+        f"The lab's manifold figure for the AE and for the UMAP-regularised AE: each model's test codes and a "
+        f"{run.cfg.grid_size}x{run.cfg.grid_size} grid decoded over the box (dashed) from the {lo:g}th to the "
+        f"{hi:g}th percentile of its training codes per axis.",
+    )
+
+
 def latent_verdict(res: CompareResult) -> str:
-    scores, trust, label = res.scores, res.trust, res.labels
-    nets = [k for k in scores if k != "pca"]
+    scores, label = res.scores, res.labels
+    trust = {key: t[10] for key, t in res.trust.items()}
+    nets = [k for k in scores if k not in REFERENCES]
     by_knn = sorted(nets, key=lambda k: -scores[k].knn5_acc)
     by_trust = max(nets, key=lambda k: trust[k])
     best = by_knn[0]
     order = " > ".join(f"{label[k]} ({scores[k].knn5_acc:.1%})" for k in by_knn)
     agree = (
-        "Trustworthiness agrees."
+        "Trustworthiness (k=10) agrees."
         if by_trust == best
-        else f"Trustworthiness ranks {label[by_trust]} first ({trust[by_trust]:.3f} vs {trust[best]:.3f}): it rewards "
-        "keeping pixel-space neighbours, not separating classes."
+        else f"Trustworthiness (k=10) ranks {label[by_trust]} first ({trust[by_trust]:.3f} vs {trust[best]:.3f}): it "
+        "rewards keeping pixel-space neighbours, not separating classes."
     )
     pca = scores["pca"].knn5_acc
     floor = (
@@ -243,7 +285,24 @@ def latent_verdict(res: CompareResult) -> str:
     return (
         f"**Best-organised latent space: {label[best]}** (5-NN accuracy {scores[best].knn5_acc:.1%}, "
         f"trustworthiness {trust[best]:.3f}). By 5-NN accuracy: {order}; PCA-2D, the floor, reaches {pca:.1%} and "
-        f"{trust['pca']:.3f}. {agree}{floor}"
+        f"{trust['pca']:.3f}. {agree}{floor} {umap_verdict(res)}"
+    )
+
+
+def umap_verdict(res: CompareResult) -> str:
+    """The UMAP-regularised AE against umap-learn's embedding and the plain AE, on the measured numbers."""
+    ours, ref, ae = res.scores["umap_ae"], res.scores["umap"], res.scores["ae2d"]
+    t_ours, t_ref = res.trust["umap_ae"][5], res.trust["umap"][5]
+
+    def versus(a: float, b: float) -> str:
+        return "ahead of" if a > b else "behind" if a < b else "level with"
+
+    return (
+        f"The UMAP-regularised AE reaches {ours.knn5_acc:.1%} 5-NN accuracy and trustworthiness (k=5) {t_ours:.3f}, "
+        f"{versus(ours.knn5_acc, ref.knn5_acc)} umap-learn's embedding on the first ({ref.knn5_acc:.1%}) and "
+        f"{versus(t_ours, t_ref)} it on the second ({t_ref:.3f}), with a decoder that umap-learn lacks: its test MSE is "
+        f"{ours.test_mse:.4f} per pixel against the plain AE's {ae.test_mse:.4f}, whose codes reach "
+        f"{ae.knn5_acc:.1%}."
     )
 
 
@@ -271,14 +330,17 @@ def _write_generation(run: MnistRun, res: CompareResult) -> None:
     r.table(
         ["model", *(NAMES[k] for k in SAMPLERS)],
         [
-            [res.labels[key], *(f"{v['digit_share']:.0%} · {v['coverage']} · {v['entropy']:.2f}" for v in row.values())]
+            [
+                res.labels[key],
+                *(f"{v['digit_share']:.0%} · {v['coverage_classes']} · {v['class_entropy']:.2f}" for v in row.values()),
+            ]
             for key, row in res.generation.items()
         ],
     )
     fig, axes = plots.panels(2, 4.6)
     for ax, (tag, (key, sp)) in zip(axes, zip(("best", "worst"), best_and_worst(res))):
         v = res.generation[key][sp]
-        title = f"{tag}: {res.labels[key]}, {NAMES[sp]}\n{v['digit_share']:.0%} judged, {v['coverage']} classes"
+        title = f"{tag}: {res.labels[key]}, {NAMES[sp]}\n{v['digit_share']:.0%} judged, {v['coverage_classes']} classes"
         plots.show_tiled(ax, res.shown[key, sp], 10, title)
     fig.tight_layout()
     r.figure(
@@ -291,34 +353,34 @@ def _write_generation(run: MnistRun, res: CompareResult) -> None:
 
 
 def generation_verdict(results: dict[str, dict[str, dict]], labels: dict[str, str]) -> str:
-    nets = [k for k in results if k != "pca"]
+    nets = [k for k in results if k not in REFERENCES]
 
     def mean(sp: str, field: str) -> float:
         return float(np.mean([results[k][sp][field] for k in nets]))
 
     share = {sp: mean(sp, "digit_share") for sp in NAMES}
     best_sp = max(share, key=share.get)
-    richest = max(NAMES, key=lambda sp: mean(sp, "entropy"))
+    richest = max(NAMES, key=lambda sp: mean(sp, "class_entropy"))
     by_sp = "; ".join(
-        f"{NAMES[sp]} {share[sp]:.0%}, {mean(sp, 'coverage'):.1f} classes, {mean(sp, 'entropy'):.2f} bits"
+        f"{NAMES[sp]} {share[sp]:.0%}, {mean(sp, 'coverage_classes'):.1f} classes, {mean(sp, 'class_entropy'):.2f} bits"
         for sp in sorted(share, key=lambda sp: -share[sp])
     )
     variety = (
         "It also draws the most even mix of classes."
         if richest == best_sp
-        else f"The most even mix of classes comes from {NAMES[richest]} ({mean(richest, 'entropy'):.2f} bits vs "
-        f"{mean(best_sp, 'entropy'):.2f}): the share of clean images and their variety pull apart."
+        else f"The most even mix of classes comes from {NAMES[richest]} ({mean(richest, 'class_entropy'):.2f} bits vs "
+        f"{mean(best_sp, 'class_entropy'):.2f}): the share of clean images and their variety pull apart."
     )
     wins = {
-        f: sum(results[k]["gmm10"][f] > results[k]["gaussian"][f] for k in nets) for f in ("digit_share", "entropy")
+        f: sum(results[k]["gmm"][f] > results[k]["gaussian"][f] for k in nets) for f in ("digit_share", "class_entropy")
     }
-    ae_g, ae_m = results["ae"]["gaussian"], results["ae"]["gmm10"]
+    ae_g, ae_m = results["ae2d"]["gaussian"], results["ae2d"]["gmm"]
     diff = ae_m["digit_share"] - ae_g["digit_share"]
     verdict = "the paper's ordering" if diff > 0 else "the opposite ordering" if diff < 0 else "no difference"
     reason = (
         " A fitted density puts its samples where the codes are densest, which in 2-D is where classes overlap and "
         "decoded images are blends the judge is unsure of; a grid spreads them evenly, out into regions held by one class."
-        if share["gmm10"] < max(share["grid_lab"], share["grid_p1_p99"])
+        if share["gmm"] < max(share["grid_lab"], share["grid"])
         else ""
     )
     return (
@@ -329,7 +391,7 @@ def generation_verdict(results: dict[str, dict[str, dict]], labels: dict[str, st
         f"an image of a class goes from {ae_g['digit_share']:.0%} with one fitted Gaussian to "
         f"{ae_m['digit_share']:.0%} with GMM-10 ({verdict}); the GMM draws more judged images than the single "
         f"Gaussian for {wins['digit_share']} of the {len(nets)} networks and a more even mix of classes (higher "
-        f"entropy) for {wins['entropy']} of them. FID rewards both quality and matching the data's variety; this "
+        f"entropy) for {wins['class_entropy']} of them. FID rewards both quality and matching the data's variety; this "
         f"table separates the two.{reason} The paper's codes are also larger than 2-D and its judge is FID, so "
         "agreement is expected in direction at most, not in size."
     )
@@ -337,7 +399,7 @@ def generation_verdict(results: dict[str, dict[str, dict]], labels: dict[str, st
 
 PART = Part(
     "compare",
-    "digit judge, latent quality of every 2-D model, generation by sampler",
+    "digit judge, latent quality of every 2-D model (with a UMAP-regularised AE and umap-learn), generation by sampler",
     compute,
     write,
     default=False,

@@ -29,4 +29,11 @@ class MnistConfig(StudyConfig):
     l2_lambda: float = option(
         1e-5, "lambda of the explicit sum-of-squared-weights penalty", kind=float, low=0, strict=False
     )
+    umap_weight: float = option(
+        1.0,
+        "weight of UMAP's fuzzy-graph cross-entropy beside BCE in the UMAP-regularised AE (compare)",
+        kind=float,
+        low=0,
+        strict=False,
+    )
     allow_download: bool = option(True, "never try the MNIST mirrors", kind=bool, flag="--no-download", negate=True)

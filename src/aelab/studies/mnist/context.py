@@ -15,6 +15,7 @@ from aelab.data.identity import DatasetIdentity
 from aelab.data.scaling import unit
 from aelab.evaluate import decode, knn_accuracy, mean_psnr, predict
 from aelab.latent import latent_grid
+from aelab.parametric_umap import FuzzyGraph, fuzzy_graph
 from aelab.studies.base import Session
 from aelab.studies.mnist.config import MnistConfig
 from aelab.studies.parts import Registry
@@ -31,7 +32,9 @@ class Assessment:
     knn5_acc: float
     codes: np.ndarray
     train_codes: np.ndarray
-    x_hat: torch.Tensor
+    x_hat: torch.Tensor | None  # None for an embedding without a decoder (umap-learn)
+    test_mse: float = float("nan")
+    knn1_acc: float = float("nan")
 
     @property
     def latent_std(self) -> list[float] | float:
@@ -89,16 +92,39 @@ class MnistRun(StudyRun):
 
     def assess(self, model: nn.Module) -> Assessment:
         out = predict(model, self.data.test, unit, self.device)
-        train_codes = predict(model, self.data.train, unit, self.device)["z"].numpy()
-        codes = out["z"].numpy()
+        x_hat = out["x_hat"]
         return Assessment(
-            test_bce=float(F.binary_cross_entropy(out["x_hat"].clamp(1e-7, 1 - 1e-7), self.x_test)),
-            test_psnr=mean_psnr(out["x_hat"], self.x_test),
-            knn5_acc=knn_accuracy(train_codes, self.data.train_labels.numpy(), codes, self.labels),
-            codes=codes,
-            train_codes=train_codes,
-            x_hat=out["x_hat"],
+            test_bce=float(F.binary_cross_entropy(x_hat.clamp(1e-7, 1 - 1e-7), self.x_test)),
+            test_psnr=mean_psnr(x_hat, self.x_test),
+            test_mse=float(F.mse_loss(x_hat.float(), self.x_test)),
+            x_hat=x_hat,
+            **self._code_scores(predict(model, self.data.train, unit, self.device)["z"].numpy(), out["z"].numpy()),
         )
+
+    def _code_scores(self, train_codes: np.ndarray, codes: np.ndarray) -> dict:
+        train_labels = self.data.train_labels.numpy()
+        return {
+            "knn5_acc": knn_accuracy(train_codes, train_labels, codes, self.labels),
+            "knn1_acc": knn_accuracy(train_codes, train_labels, codes, self.labels, k=1),
+            "codes": codes,
+            "train_codes": train_codes,
+        }
+
+    @cached_property
+    def umap_graph(self) -> FuzzyGraph:
+        """UMAP's fuzzy graph of the training images (15 neighbours), for the UMAP-regularised AE."""
+        knn = "exact" if len(self.data.train) <= 80_000 else "nndescent"
+        return fuzzy_graph(self.data.train, n_neighbors=15, seed=self.cfg.seed, knn=knn)
+
+    def umap_embedding(self) -> Assessment:
+        """umap-learn's own 2-D embedding (no decoder): fitted on the training images, the test images transformed."""
+        import umap
+
+        flat = lambda x: unit(x.clone()).flatten(1).numpy()  # noqa: E731
+        reducer = umap.UMAP(n_components=2, n_neighbors=15, random_state=self.cfg.seed, n_jobs=1)
+        train_codes = reducer.fit_transform(flat(self.data.train)).astype(np.float32)
+        codes = reducer.transform(flat(self.data.test)).astype(np.float32)
+        return Assessment(float("nan"), float("nan"), x_hat=None, **self._code_scores(train_codes, codes))
 
     def scores(self, name: str) -> Assessment:
         """The test scores of recipe ``name``'s model (trained on first use)."""

@@ -10,6 +10,8 @@ from aelab.models.judge import DigitJudge
 from aelab.models.mlp import MLPAutoencoder
 from aelab.models.registry import build
 from aelab.models.vae import VAE
+from aelab.parametric_umap import ab_params, spectral_codes, umap_objective
+from aelab.parametric_umap import warm_start as spectral_warm_start
 from aelab.studies.recipe import Recipe
 
 if TYPE_CHECKING:
@@ -45,13 +47,13 @@ def _ae(name: str, key: tuple[str, ...], label: str, short: str = "", **kw) -> R
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in (
-        _ae("ae2d", (), "AE", "ae"),
-        _ae("dae_b2", ("dae", "bottleneck_2"), "DAE (bottleneck 2)", "dae", objective=lambda run: denoising("bce", NOISE_FACTOR)),
+        _ae("ae2d", (), "AE", "ae2d"),
+        _ae("dae_b2", ("dae", "bottleneck_2"), "DAE (bottleneck 2)", "dae_b2", objective=lambda run: denoising("bce", NOISE_FACTOR)),
         _ae("dae_b32", ("dae", "bottleneck_32"), "DAE (bottleneck 32)", build=lambda run: mlp(run, 32),
             objective=lambda run: denoising("bce", NOISE_FACTOR)),
-        _ae("ae2d_weight_decay", ("l2", "weight_decay"), "AE + weight decay", "ae_weight_decay",
+        _ae("ae2d_weight_decay", ("l2", "weight_decay"), "AE + weight decay", "ae2d_weight_decay",
             settings=lambda run: {"weight_decay": run.cfg.weight_decay}),
-        _ae("ae2d_l2_penalty", ("l2", "penalty"), "AE + L2 penalty", "ae_l2_penalty",
+        _ae("ae2d_l2_penalty", ("l2", "penalty"), "AE + L2 penalty", "ae2d_l2_penalty",
             objective=lambda run: with_weight_penalty(bce(run), run.cfg.l2_lambda)),
         _ae("bottleneck_128", ("explore", "bottleneck_128"), "MLP, bottleneck 128", build=lambda run: mlp(run, 128)),
         _ae("mse_loss", ("explore", "mse_loss"), "MLP, MSE loss", objective=lambda run: RECONSTRUCTION["mse"]),
@@ -66,6 +68,10 @@ RECIPES: dict[str, Recipe] = {
             objective=lambda run: vae_elbo()),
         _ae("rae2d_l2", ("compare", "rae_l2"), "RAE-L2", "rae_l2",
             objective=lambda run: rae_l2(RAE_BETA, run.cfg.l2_lambda)),
+        _ae("umap_ae", ("compare", "umap_ae"), "UMAP-regularised AE", "umap_ae",
+            objective=lambda run: umap_objective(run.umap_graph, run.data.train, *ab_params(), run.cfg.umap_weight),
+            warm_start=lambda run, model: spectral_warm_start(
+                model, run.data.train, spectral_codes(run.umap_graph, seed=run.cfg.seed), seed=run.cfg.seed)),
         Recipe("judge", build=lambda run: DigitJudge(run.data.shape), objective=lambda run: cross_entropy,
                follows_epochs_flag=False, supervised=True, label="digit judge", **JUDGE_BUDGET),
     )

@@ -13,17 +13,17 @@ from aelab.latent import fit_gaussian, latent_grid
 
 SAMPLERS: dict[str, str] = {
     "grid_lab": "uniform grid over the lab's box",
-    "grid_p1_p99": "uniform grid over the codes' 1st-99th percentile box",
+    "grid": "uniform grid over the codes' 1st-99th percentile box",
     "normal": "N(0, I)",
     "gaussian": "one full-covariance Gaussian fitted to the codes",
-    "gmm10": "10-component Gaussian mixture fitted to the codes",
+    "gmm": "10-component Gaussian mixture fitted to the codes",
 }
 NAMES = {
     "grid_lab": "lab grid",
-    "grid_p1_p99": "p1-p99 grid",
+    "grid": "p1-p99 grid",
     "normal": "N(0, I)",
     "gaussian": "Gaussian",
-    "gmm10": "GMM-10",
+    "gmm": "GMM-10",
 }
 
 
@@ -63,14 +63,14 @@ def sample_codes(sampler: str, codes: np.ndarray, n: int, seed: int, lab_range: 
     side = round(math.sqrt(n))
     if sampler == "grid_lab":
         return latent_grid(side, -lab_range, lab_range).numpy()
-    if sampler == "grid_p1_p99":
+    if sampler == "grid":
         lo, hi = np.percentile(codes, [1, 99], axis=0)
         return latent_grid(side, tuple(map(float, lo)), tuple(map(float, hi))).numpy()
     if sampler == "normal":
         return np.random.default_rng(seed).standard_normal((n, codes.shape[1]))
     if sampler == "gaussian":
         return fit_gaussian(codes, shrinkage=False).sample(n, seed)
-    if sampler == "gmm10":
+    if sampler == "gmm":
         from sklearn.mixture import GaussianMixture
         from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
