@@ -57,15 +57,10 @@ AUDIT_HOOK = textwrap.dedent(
 
         def _gloo_threads_at_exit():
             # after aelab's main() returned: a gloo thread still running here is what aborted a clean exit
-            names = []
-            for tid in os.listdir("/proc/self/task"):
-                try:
-                    with open(f"/proc/self/task/{tid}/comm") as f:
-                        names.append(f.read().strip())
-                except OSError:
-                    pass
+            from aelab.runtime import gloo_threads
+
             with open(f"{_log}.threads.{_rank}", "w") as f:
-                f.write(" ".join(sorted(n for n in names if "gloo" in n)))
+                f.write(" ".join(gloo_threads()))
 
         atexit.register(_gloo_threads_at_exit)
     """

@@ -28,6 +28,7 @@ from types import FrameType
 from aelab.errors import Terminated, WriteFailed
 
 _deferring = False
+_stopping = False  # the run is already ending for a known reason: a later SIGTERM is only recorded
 _pending: int | None = None
 
 
@@ -40,8 +41,19 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     """
     global _pending
     _pending = signum
-    if not _deferring:
+    if not (_deferring or _stopping):
         raise Terminated(signum)
+
+
+def stopping() -> None:
+    """The run is ending (an error or a stop is on its way to the CLI): from now on a SIGTERM is only recorded.
+
+    Under torchrun a rank that stops makes the launcher SIGTERM the others, which are often stopping
+    already for the same cause (a lost peer, a NaN seen by every rank). The signal must not replace
+    the line that says why with a vaguer one, nor interrupt the ``FAILED`` note being written.
+    """
+    global _stopping
+    _stopping = True
 
 
 def raise_terminated(signum: int = signal.SIGTERM) -> None:
@@ -60,16 +72,16 @@ def install_sigterm_handler() -> Callable[[], None]:
 
     A no-op outside the main thread (Python delivers signals to the main thread only).
     """
-    global _pending, _deferring
+    global _pending, _deferring, _stopping
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     previous = signal.getsignal(signal.SIGTERM)
-    _pending, _deferring = None, False
+    _pending, _deferring, _stopping = None, False, False
     signal.signal(signal.SIGTERM, _on_sigterm)
 
     def restore() -> None:
-        global _pending, _deferring
-        _pending, _deferring = None, False
+        global _pending, _deferring, _stopping
+        _pending, _deferring, _stopping = None, False, False
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
     return restore

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -77,8 +78,22 @@ def shutdown_distributed() -> None:
     _DIST = Dist()
 
 
-def gloo_threads() -> list[str]:
-    """Names of this process's gloo threads still running (Linux; empty elsewhere): none after shutdown."""
+def gloo_threads(settle_s: float = 2.0) -> list[str]:
+    """Names of this process's gloo threads still alive (Linux; empty elsewhere): none after shutdown.
+
+    A thread that has been joined can still be listed for a moment while the kernel reaps it (its
+    ``/proc`` entry outlives the join), so the listing is repeated for up to ``settle_s`` seconds and
+    dead (zombie) tasks are skipped; a thread that a live process group keeps running stays listed.
+    """
+    deadline = time.monotonic() + settle_s
+    while True:
+        names = _live_threads("gloo")
+        if not names or time.monotonic() >= deadline:
+            return names
+        time.sleep(0.05)
+
+
+def _live_threads(part: str) -> list[str]:
     try:
         tasks = os.listdir("/proc/self/task")
     except OSError:
@@ -86,11 +101,12 @@ def gloo_threads() -> list[str]:
     names = []
     for tid in tasks:
         try:
-            with open(f"/proc/self/task/{tid}/comm") as f:
-                name = f.read().strip()
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                stat = f.read()
         except OSError:
-            continue
-        if "gloo" in name:
+            continue  # reaped while we looked
+        name, state = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()[0]
+        if part in name and state not in ("Z", "X", "x"):
             names.append(name)
     return sorted(names)
 

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from aelab.checkpoint import atomic_write, load_checkpoint, load_model_state, save_checkpoint
 from aelab.errors import INTERRUPTED_EXIT, TERMINATED_EXIT, Terminated, TrainingInterrupted, UserError, WriteFailed
-from aelab.faults import deferred_termination, raise_terminated, stop_if_terminated, termination_pending
+from aelab.faults import deferred_termination, raise_terminated, stop_if_terminated, stopping, termination_pending
 from aelab.runtime import all_reduce_sum, get_dist
 from aelab.speed import make_optimizer, resident, use_amp, use_channels_last
 
@@ -189,7 +189,11 @@ def _ranks_stop_together(f: Callable[..., list[dict]]) -> Callable[..., list[dic
     @functools.wraps(f)
     def wrapper(*args, **kwargs) -> list[dict]:
         with deferred_termination(get_dist().enabled):
-            return f(*args, **kwargs)
+            try:
+                return f(*args, **kwargs)
+            except BaseException:
+                stopping()  # torchrun's SIGTERM, sent once a rank stops, must not replace why this one stops
+                raise
 
     return wrapper
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from aelab.studies.mnist.context import MnistRun
 
 
-SHOWN = ("ae2d", "ae2d_weight_decay", "ae2d_l2_penalty", "dae_b2", "vae2d", "rae2d_l2")  # the lab's planes
+SHOWN = ("ae2d", "ae2d_weight_decay", "ae2d_l2_penalty", "dae_b2", "vae2d", "rae2d_l2", "umap_ae")  # 2-D planes
 
 
 def latent_models(run: MnistRun) -> list[LatentModel]:
