@@ -82,10 +82,11 @@ def knn_accuracy(
 
 
 def trustworthiness(images: np.ndarray, codes: np.ndarray, k: int = 10) -> float:
-    """How well the code space keeps each image's pixel-space neighbours (sklearn, 1 = perfect)."""
-    from sklearn.manifold import trustworthiness as tw
+    """How well the code space keeps each image's pixel-space neighbours (scikit-learn's formula, 1 = perfect).
 
-    return float(tw(images.reshape(len(images), -1), codes.reshape(len(codes), -1), n_neighbors=k))
+    For several code spaces of the same images, build one :class:`PixelNeighbourRanks` instead.
+    """
+    return PixelNeighbourRanks(images).trustworthiness(codes, k)
 
 
 class PixelNeighbourRanks:

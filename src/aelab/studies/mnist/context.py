@@ -120,10 +120,9 @@ class MnistRun(StudyRun):
         """umap-learn's own 2-D embedding (no decoder): fitted on the training images, the test images transformed."""
         import umap
 
-        flat = lambda x: unit(x.clone()).flatten(1).numpy()  # noqa: E731
         reducer = umap.UMAP(n_components=2, n_neighbors=15, random_state=self.cfg.seed, n_jobs=1)
-        train_codes = reducer.fit_transform(flat(self.data.train)).astype(np.float32)
-        codes = reducer.transform(flat(self.data.test)).astype(np.float32)
+        train_codes = reducer.fit_transform(unit(self.data.train.clone()).flatten(1).numpy()).astype(np.float32)
+        codes = reducer.transform(self.x_test.flatten(1).numpy()).astype(np.float32)
         return Assessment(float("nan"), float("nan"), x_hat=None, **self._code_scores(train_codes, codes))
 
     def scores(self, name: str) -> Assessment:
