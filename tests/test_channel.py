@@ -11,6 +11,8 @@ import torch
 from aelab.cli import main
 from aelab.models.channel import snr_db
 from aelab.models.conv import ConvAutoencoder
+from aelab.models.jscc import JSCCAutoencoder
+from aelab.models.registry import build
 from aelab.studies.dogs.channel import SNRS, _verdict, db_key, with_channel
 
 from conftest import write_dog_photos
@@ -27,9 +29,11 @@ def test_snr_keys_and_the_lab_variances():
     assert [db_key(snr_db(v)) for v in (0.05, 0.1, 0.15)] == ["13.01", "10", "8.24"]
 
 
-def test_the_plain_ae_behind_a_normalise_only_channel_keeps_its_weights():
-    ae = ConvAutoencoder(64, 16, 8).eval()
-    wrapped = with_channel(ae, {"image_size": 64, "latent_channels": 16, "latent_size": 8})
+@pytest.mark.parametrize("cls", [ConvAutoencoder, JSCCAutoencoder])
+def test_the_plain_ae_behind_a_normalise_only_channel_keeps_its_weights(cls):
+    ae = build(cls, image_size=64, latent_channels=16, latent_size=8).eval()
+    wrapped = with_channel(ae)
+    assert type(wrapped) is cls and wrapped.channel.variance == 0.0
     assert all(torch.equal(a, b) for a, b in zip(ae.state_dict().values(), wrapped.state_dict().values()))
     x = torch.rand(3, 3, 64, 64) * 2 - 1
     with torch.no_grad():
@@ -85,12 +89,12 @@ def test_cli_channel_parts_write_every_key_and_reuse_the_noisy_checkpoints(tmp_p
     figures = {p.name for p in (out / "figures").iterdir()}
     assert {"channel_psnr_vs_snr.png", "channel_vs_digital.png", "channel_vs_digital_latent16.png"} <= figures
     report = (out / "report.md").read_text()
-    assert "## 6. PSNR vs channel SNR" in report and "Deep JSCC" in report and "beats the best digital" in report
+    assert "## 7. PSNR vs channel SNR" in report and "Deep JSCC" in report and "beats the best digital" in report
 
 
-def test_channel_is_opt_in(tmp_path):
+def test_channel_is_a_default_part_and_channel16_opt_in(tmp_path):
     from aelab.cli import build_parser
     from aelab.studies.dogs import DEFAULT_PARTS, PARTS
 
-    assert "channel" in PARTS and "channel" not in DEFAULT_PARTS and "channel16" not in DEFAULT_PARTS
+    assert "channel" in PARTS and "channel" in DEFAULT_PARTS and "channel16" not in DEFAULT_PARTS
     assert build_parser().parse_args(["dogs"]).parts == ",".join(DEFAULT_PARTS)

@@ -20,11 +20,11 @@ def _np_image(img: torch.Tensor) -> np.ndarray:
     return a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
 
 
-def tile(images: torch.Tensor, nrow: int, pad: int = 1) -> np.ndarray:
-    """Tile (N, C, H, W) images into one array, ``nrow`` images per row."""
+def tile(images: torch.Tensor, nrow: int, pad: int = 1, fill: float = 1.0) -> np.ndarray:
+    """Tile (N, C, H, W) images into one array, ``nrow`` images per row, ``pad`` pixels of ``fill`` apart."""
     n, c, h, w = images.shape
     ncol = math.ceil(n / nrow)
-    canvas = torch.ones(c, ncol * (h + pad) - pad, nrow * (w + pad) - pad)
+    canvas = torch.full((c, ncol * (h + pad) - pad, nrow * (w + pad) - pad), fill)
     for i, img in enumerate(images):
         r, q = divmod(i, nrow)
         canvas[:, r * (h + pad) : r * (h + pad) + h, q * (w + pad) : q * (w + pad) + w] = img.float().cpu()
@@ -116,25 +116,37 @@ def panels(n: int, size: float = 4.0, ncols: int | None = None) -> tuple[plt.Fig
 def latent_maps(
     codes: torch.Tensor, originals: torch.Tensor, reconstructions: torch.Tensor | None = None
 ) -> plt.Figure:
-    """Each image (and its reconstruction, when given) above its latent: the C channel maps
-    (S x S each) tiled in a square, each image's code scaled to its own min..max."""
+    """Each image (and its reconstruction, when given) above its latent: the C channel maps (S x S each)
+    tiled in a square with thin neutral gaps, all channels of one code on one colour scale, with its bar.
+
+    The gaps are left out of the colour scale (drawn as NaN, in the figure's grey), so they neither
+    brighten the maps nor stretch the scale; each code's own min..max sets its scale, so a reader
+    compares channels within a code directly.
+    """
     n, c = codes.shape[:2]
     per_row = math.ceil(math.sqrt(c))
     rows = [("image", originals)] + ([("reconstructed", reconstructions)] if reconstructions is not None else [])
-    fig, axes = plt.subplots(len(rows) + 1, n, figsize=(1.4 * n, 1.5 * (len(rows) + 1)), squeeze=False)
+    fig, axes = plt.subplots(len(rows) + 1, n, figsize=(1.5 * n, 1.55 * (len(rows) + 1) + 0.3), squeeze=False)
+    cmap = plt.get_cmap("viridis").with_extremes(bad="0.85")
     for i in range(n):
-        z = codes[i]
-        z = (z - z.min()) / (z.max() - z.min() + 1e-8)
+        z = codes[i].float().cpu()
         for r, (_, images) in enumerate(rows):
             axes[r][i].imshow(_np_image(images[i]))
-        axes[-1][i].imshow(tile(z.unsqueeze(1), per_row), cmap="viridis")
+        lo, hi = float(z.min()), float(z.max())
+        scaled = (z - lo) / max(hi - lo, 1e-8)  # tile() clips to [0, 1]; its NaN gaps pass through
+        maps = tile(scaled.unsqueeze(1), per_row, fill=float("nan")) * (hi - lo) + lo
+        shown = axes[-1][i].imshow(maps, cmap=cmap, vmin=lo, vmax=hi)
+        bar = fig.colorbar(shown, ax=axes[-1][i], orientation="horizontal", fraction=0.08, pad=0.04)
+        bar.ax.tick_params(labelsize=5, length=1.5)
+        bar.locator = matplotlib.ticker.MaxNLocator(3)
+        bar.update_ticks()
         for a in (row[i] for row in axes):
             a.set_xticks([])
             a.set_yticks([])
     for r, (label, _) in enumerate(rows):
         axes[r][0].set_ylabel(label, fontsize=8)
     axes[-1][0].set_ylabel("latent", fontsize=8)
-    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    fig.subplots_adjust(wspace=0.05, hspace=0.08)
     return fig
 
 

@@ -50,6 +50,7 @@ class TrainConfig:
     cpu_amp: bool = False  # bf16 autocast on CPU as well, where the CPU has native bf16 (speed.cpu_bf16_supported)
     compile: bool = False
     channels_last: bool | None = None  # None: on for models with convolutions (see speed.use_channels_last)
+    clip_grad: float = 0.0  # > 0: clip the gradient's global norm to this before each step (0: off)
 
 
 class TrainLog:
@@ -158,12 +159,19 @@ def train_step(
     noise: torch.Generator,
     amp: bool,
     target: torch.Tensor | None = None,
+    clip_grad: float = 0.0,
 ) -> torch.Tensor:
-    """One optimisation step; returns the detached loss without a host sync (fit and the benchmark share it)."""
+    """One optimisation step; returns the detached loss without a host sync (fit and the benchmark share it).
+
+    ``clip_grad > 0`` scales the gradient down to that global norm first: a rare outsized batch then moves
+    the weights no further than a typical one, which keeps divisive-normalisation models (GDN) stable.
+    """
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
         loss = objective(net, x, noise) if target is None else objective(net, x, noise, target)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if clip_grad > 0:
+        torch.nn.utils.clip_grad_norm_(net.parameters(), clip_grad, foreach=True)
     optimizer.step()
     return loss.detach()
 
@@ -289,7 +297,7 @@ def fit(
                 idx = order[i : i + cfg.batch_size]
                 x = load_batch(train, idx, prepare, channels_last, device)
                 y = None if train_y is None else train_y[idx]
-                losses[step] = train_step(net, objective, optimizer, x, noise, amp, y).float()
+                losses[step] = train_step(net, objective, optimizer, x, noise, amp, y, cfg.clip_grad).float()
                 scheduler.step()
                 stop_if_terminated()  # a SIGTERM whose exception a __del__ swallowed (no-op under DDP: see below)
                 if (step + 1) % CHECK_EVERY == 0 or step + 1 == steps_per_epoch:

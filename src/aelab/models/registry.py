@@ -15,12 +15,13 @@ from torch import nn
 from aelab.errors import UserError
 from aelab.models.channel import AWGNChannel
 from aelab.models.conv import ConvAutoencoder, MnistConvAutoencoder
+from aelab.models.jscc import JSCCAutoencoder
 from aelab.models.mlp import MLPAutoencoder
 from aelab.models.vae import VAE
 
 MODELS_FILE = "models.json"  # in a run's checkpoints/ folder, written by Session.train
 CLASSES: dict[str, type[nn.Module]] = {
-    c.__name__: c for c in (MLPAutoencoder, MnistConvAutoencoder, ConvAutoencoder, AWGNChannel, VAE)
+    c.__name__: c for c in (MLPAutoencoder, MnistConvAutoencoder, ConvAutoencoder, JSCCAutoencoder, AWGNChannel, VAE)
 }
 
 

@@ -23,8 +23,7 @@ from torch import nn
 from aelab import plots
 from aelab.digital import CODECS, COUNTS, QUALITIES, digital_psnr
 from aelab.models.channel import AWGNChannel, snr_db, variance_at
-from aelab.models.conv import ConvAutoencoder
-from aelab.models.registry import build
+from aelab.models.registry import build, from_spec, spec_of
 from aelab.studies.dogs.config import VARIANCES
 from aelab.studies.dogs.recipes import var_key
 from aelab.studies.parts import Part
@@ -47,10 +46,13 @@ def db_key(snr: float) -> str:
     return f"{round(snr, 2):g}"
 
 
-def with_channel(model: nn.Module, arch: Mapping) -> nn.Module:
-    """The plain AE behind a normalise-only channel: same weights, codes scaled to unit power per sample,
-    so noise of a given variance means the same SNR for it as for the noisy models."""
-    wrapped = build(ConvAutoencoder, **arch, channel=build(AWGNChannel, variance=0.0))
+def with_channel(model: nn.Module) -> nn.Module:
+    """The plain AE behind a normalise-only channel: same class and weights, codes scaled to unit power per
+    sample, so noise of a given variance means the same SNR for it as for the noisy models."""
+    spec = spec_of(model)
+    if spec is None:
+        raise ValueError(f"{type(model).__name__} was not made with aelab.models.registry.build")
+    wrapped = from_spec({**spec, "kwargs": {**spec["kwargs"], "channel": spec_of(build(AWGNChannel, variance=0.0))}})
     wrapped.load_state_dict(model.state_dict())
     return wrapped.to(next(model.parameters()).device).eval()
 
@@ -70,13 +72,14 @@ class ChannelResult:
 
 def _measure(run: DogsRun, prefix: str, latent_size: int, digital_key: str) -> ChannelResult:
     """Every model of one latent size through the channel, and the digital pipeline with the same channel uses."""
-    arch = {**run.arch, "latent_size": latent_size}
-    models = {f"ae{prefix}": with_channel(run.model(f"ae{prefix}"), arch)}
+    models = {f"ae{prefix}": with_channel(run.model(f"ae{prefix}"))}
     trained = {}
+    if f"adaptive{prefix}" in run.recipes:  # the SNR-adaptive model: no one training SNR to mark
+        models[f"adaptive{prefix}"] = run.model(f"adaptive{prefix}")
     for v in run.cfg.variances:
         name = f"noisy{prefix}_var{var_key(v)}"
         models[name], trained[name] = run.model(name), snr_db(v)
-    shape = (arch["latent_channels"], latent_size, latent_size)
+    shape = (run.cfg.latent_channels, latent_size, latent_size)
     res = ChannelResult(shape, digital_key, {}, {}, trained)
     for name, model in models.items():
         res.curves[name] = [run.psnr_at(model, variance_at(snr)) for snr in SNRS]
@@ -102,7 +105,9 @@ def write(run: DogsRun, res: ChannelResult) -> None:
     r = run.report
     if res.skipped:
         run.section("Latent 16x16x16")
-        r.text("This run's own latent is already 16x16x16: part `channel` (section 6) is this comparison.")
+        r.text(
+            f"This run's own latent is already 16x16x16: part `channel` (section {run.registry.number('channel')}) is this comparison."
+        )
         return
     n_reals = math.prod(res.shape)
     pixels = 3 * run.data.shape[1] * run.data.shape[2]
@@ -237,5 +242,5 @@ def _verdict(
     return " ".join(parts)
 
 
-CHANNEL = Part("channel", "PSNR vs channel SNR against JPEG/WebP at capacity", compute_channel, write, default=False)
+CHANNEL = Part("channel", "PSNR vs channel SNR against JPEG/WebP at capacity", compute_channel, write)
 CHANNEL16 = Part("channel16", "the same at a 16x16x16 latent", compute_channel16, write, default=False)

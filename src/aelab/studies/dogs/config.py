@@ -21,7 +21,16 @@ class DogsConfig(StudyConfig):
     )
     out: Path = option(Path("runs/dogs"), "output folder", kind=Path)
     batch_size: int = option(64, "batch size", kind=int, low=0)
-    lr: float = option(2e-3, "Adam learning rate (warm-up, then cosine decay to 5%%)", kind=float, low=0)
+    arch: str = option(
+        "jscc",
+        "autoencoder layout: jscc (strided convolutions, GDN, residual blocks, SNR attention; the lab's layout is "
+        "trained beside it for comparison) or lab (the lab's own layout alone)",
+        choices=("jscc", "lab"),
+    )
+    lr: float | None = option(
+        None, "Adam peak learning rate (warm-up, then cosine decay to 5%%); default 1e-3 for jscc, 2e-3 for lab",
+        kind=float, low=0,
+    )  # fmt: skip
     variances: tuple[float, ...] = option(
         VARIANCES, "latent noise variances of the noisy models, one model each", kind=float, low=0, many=True
     )

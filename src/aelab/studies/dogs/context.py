@@ -39,7 +39,8 @@ class DogsRun(StudyRun):
         self.x = data.test.float() / 255.0  # held-out photos on [0, 1]
 
     @property
-    def arch(self) -> dict:
+    def latent_kwargs(self) -> dict:
+        """The image and code sizes every dogs model is built with."""
         return {
             "image_size": self.data.shape[-1],
             "latent_channels": self.cfg.latent_channels,

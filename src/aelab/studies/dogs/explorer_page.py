@@ -33,7 +33,7 @@ def _snrs(run: DogsRun) -> list[float]:
 
 def channel_models(run: DogsRun, strip: slice) -> list[ChannelModel]:
     photos = run.x[strip]
-    models = {"plain AE": with_channel(run.model("ae"), run.arch)}
+    models = {"plain AE": with_channel(run.model("ae"))}
     for v in run.cfg.variances:
         name = f"noisy_var{var_key(v)}"
         if run.has_model(name):

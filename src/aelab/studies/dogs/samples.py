@@ -22,6 +22,7 @@ class SamplesResult:
     codes: torch.Tensor
     psnr: torch.Tensor
     zero_share: float  # of all held-out code values
+    negative_share: float = 0.0  # likewise
 
 
 def compute(run: DogsRun) -> SamplesResult:
@@ -32,20 +33,27 @@ def compute(run: DogsRun) -> SamplesResult:
         out["z"][show],
         psnr(out["x01"][show], run.x[show]),
         float((out["z"] == 0).float().mean()),
+        float((out["z"] < 0).float().mean()),
     )
 
 
 def prose(res: SamplesResult, latent: tuple[int, int, int]) -> str:
     zeros = res.zero_share
-    sparsity = (
-        f"and {zeros:.0%} of its values are exactly zero: sparse maps"
-        if zeros >= 0.3
-        else f"but only {zeros:.0%} of its values are exactly zero: dense maps"
-    )
+    if res.negative_share > 0:
+        sign = (
+            f"The code is signed ({res.negative_share:.0%} of its values are negative) and dense, as a code sent "
+            "over a channel should be: every value carries signal power"
+        )
+    else:
+        sparsity = (
+            f"and {zeros:.0%} of its values are exactly zero: sparse maps"
+            if zeros >= 0.3
+            else f"but only {zeros:.0%} of its values are exactly zero: dense maps"
+        )
+        sign = f"The code ends in a ReLU, so it is non-negative, {sparsity}"
     return (
-        f"The code ends in a ReLU, so it is non-negative, {sparsity}. Each of the {latent[0]} channels is a map of "
-        f"{latent[1]}x{latent[2]} positions laid out like the photo, one coarse feature per position; the decoder "
-        "paints the image back from these maps."
+        f"{sign}. Each of the {latent[0]} channels is a map of {latent[1]}x{latent[2]} positions laid out like the "
+        "photo, one coarse feature per position; the decoder paints the image back from these maps."
     )
 
 
@@ -57,10 +65,11 @@ def write(run: DogsRun, res: SamplesResult) -> None:
         plots.latent_maps(res.codes, res.photos, res.reconstructions),
         "samples_latents",
         f"Top: held-out photos; middle: reconstructions; bottom: each latent's {latent[0]} channel maps "
-        f"({latent[1]}x{latent[2]} each) tiled, each code scaled to its own range.",
+        f"({latent[1]}x{latent[2]} each) tiled with thin grey gaps, one colour scale per code (its bar below it).",
     )
     r.table(["photo", *[str(i + 1) for i in range(len(run.show))]], [["PSNR (dB)", *res.psnr.tolist()]], digits=1)
     r.metric("samples.latent_zero_share", res.zero_share)
+    r.metric("samples.latent_negative_share", res.negative_share)
     r.text(prose(res, latent))
 
 

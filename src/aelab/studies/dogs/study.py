@@ -12,7 +12,7 @@ from aelab.studies.base import Session
 from aelab.studies.dogs.config import DogsConfig
 from aelab.studies.dogs.context import DogsRun
 from aelab.studies.dogs.explorer_page import write_explorer
-from aelab.studies.dogs.recipes import recipes, var_key
+from aelab.studies.dogs.recipes import CLIP_GRAD, FINE_TUNE_LR, LAB_PREFIX, lr_of, recipes, var_key
 from aelab.studies.dogs.registry import REGISTRY
 
 QUICK_LIMIT = 96  # --quick: photos used
@@ -41,7 +41,7 @@ def run_dogs(cfg: DogsConfig) -> Path:
         data = load_photos(folder, limit=cfg.limit or (QUICK_LIMIT if cfg.quick else None))
         if len(data.train) < 2:
             raise UserError(f"{folder}: only {len(data.train)} usable training photo(s); the study needs more")
-        run = DogsRun(cfg, s, data, REGISTRY, recipes(cfg.variances))
+        run = DogsRun(cfg, s, data, REGISTRY, recipes(cfg.variances, cfg.arch))
         run.open_tensorboard("signed")
         s.write_config(cfg)
         _introduce(run)
@@ -64,10 +64,25 @@ def _introduce(run: DogsRun) -> None:
         "the splits. Every number below is on the held-out photos unless it says otherwise. PSNR and SSIM are on "
         "the [0, 1] scale, per image, then averaged."
     )
+    lr = lr_of(run, cfg.arch)
+    adaptive = run.recipes.get("adaptive")
+    path = (
+        f"the SNR-adaptive model for {run.epochs(adaptive)} epochs from the AE's weights, each noisy model for "
+        f"{noisy_epochs} epochs from the adaptive model's at {FINE_TUNE_LR:g}x the learning rate"
+        if adaptive is not None
+        else f"each noisy model for {noisy_epochs} epochs starting from the AE's weights"
+    )
     r.text(
-        f"Training: Adam, batch {cfg.batch_size}, lr {cfg.lr:g} with a short warm-up and cosine decay to 5%, MSE on "
-        f"images scaled to [-1, 1], seed {cfg.seed}; the plain AE for {ae_epochs} epochs, each noisy model for "
-        f"{noisy_epochs} epochs starting from the AE's weights. "
+        f"Training: Adam, batch {cfg.batch_size}, peak lr {lr:g} with a short warm-up and cosine decay to 5%"
+        + (f", gradients clipped to norm {CLIP_GRAD[cfg.arch]:g}" if CLIP_GRAD[cfg.arch] else "")
+        + f", MSE on images scaled to [-1, 1], seed {cfg.seed}; architecture `{cfg.arch}`: the plain AE for "
+        f"{ae_epochs} epochs, {path}. "
+        + (
+            f"The lab's layout is trained beside it at its own defaults (lr {lr_of(run, 'lab'):g}, noisy models "
+            f"fine-tuned from its AE). "
+            if f"{LAB_PREFIX}ae" in run.recipes
+            else ""
+        )
         + (
             "Mixed precision: bf16 autocast (weights, optimiser and all evaluation stay fp32)."
             if run.bf16
@@ -81,7 +96,8 @@ def _introduce(run: DogsRun) -> None:
             "ae_epochs": ae_epochs,
             "noisy_epochs": noisy_epochs,
             "batch_size": cfg.batch_size,
-            "lr": cfg.lr,
+            "arch": cfg.arch,
+            "lr": lr,
             "latent_shape": list(run.latent),
             "variances": list(cfg.variances),
             "bf16_autocast": run.bf16,
