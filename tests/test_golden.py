@@ -34,6 +34,8 @@ def tolerance(path: str, expected: float) -> float:
     leaf = last_two.rsplit(".", 1)[-1].split("[")[0]
     if "psnr" in last_two:
         return 0.25  # dB
+    if leaf == "two_sample_acc":  # a quick run scores 14 images a set: one changed guess moves it 7 points
+        return 0.22
     if any(w in leaf for w in ("acc", "share", "inside", "coverage", "entropy")):
         return 0.05
     return 0.03 * abs(expected) + 1e-3

@@ -12,9 +12,9 @@ from torch import nn
 
 
 class GDN(nn.Module):
-    """Generalised divisive normalisation (Balle, Laparra & Simoncelli 2016) and its inverse.
+    """Generalised divisive normalisation (Balle, Laparra & Simoncelli 2016), as the encoder uses it.
 
-    ``y_i = x_i / sqrt(beta_i + sum_j gamma_ij x_j^2)`` (``inverse=True`` multiplies instead): each
+    ``y_i = x_i / sqrt(beta_i + sum_j gamma_ij x_j^2)``: each
     channel is divided by a learned mix of the local energy of all channels at the same position. It
     Gaussianises natural-image responses far better than a pointwise nonlinearity, which is why learned
     image codecs use it between their strided convolutions. ``beta`` and ``gamma`` are stored as
@@ -22,26 +22,25 @@ class GDN(nn.Module):
     without a clamp that would stop their gradients.
     """
 
-    def __init__(self, channels: int, inverse: bool = False, beta_min: float = 1e-6, gamma_init: float = 0.1) -> None:
+    def __init__(self, channels: int, beta_min: float = 1e-6, gamma_init: float = 0.1) -> None:
         super().__init__()
-        self.inverse = inverse
         self.beta_min = beta_min
         self.beta_root = nn.Parameter(torch.ones(channels))
         self.gamma_root = nn.Parameter((gamma_init * torch.eye(channels)).sqrt())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # in float32 even under bf16 autocast: the squares and their inverse square root lose too much in
-        # bf16, and inverse GDN grows like x^2, so a rounding spike feeds on itself layer by layer
+        # in float32 even under bf16 autocast: the squares and their inverse square root lose too much in bf16.
+        # (No inverse GDN for the decoder: it grows like x^2 per layer, and three in a row blew training up.)
         with torch.autocast(x.device.type, enabled=False):
             xf = x.float()
             beta = self.beta_root.pow(2) + self.beta_min
             gamma = self.gamma_root.pow(2)
             norm = F.conv2d(xf * xf, gamma[:, :, None, None], beta)
-            y = xf * norm.sqrt() if self.inverse else xf * norm.rsqrt()
+            y = xf * norm.rsqrt()
         return y.to(x.dtype)
 
     def extra_repr(self) -> str:
-        return f"{len(self.beta_root)}, inverse={self.inverse}"
+        return f"{len(self.beta_root)}"
 
 
 class ResidualBlock(nn.Module):

@@ -24,7 +24,7 @@ QUICK_EPOCHS = 3
 NEAR_CHANCE = 0.05  # at most 5 points above 50%: not told apart from photos
 NEAR_REFERENCE = 0.03  # at most 3 points above the reconstructions': as photo-like as reconstructions ...
 PLAIN = 0.95  # ... unless at or above 95%: then the sets differ plainly, whatever the reference scores
-GENERATES = ("chance", "reference")  # the verdicts that count as "this latent space generates"
+GENERATES = ("chance",)  # the verdict that counts as "this latent space generates": only near 50%
 # Judged only when chance alone (the binomial 95% band) moves an accuracy by no more than NEAR_CHANCE: from
 # about 190 images per set. Fewer (a quick run) can show a plain difference but not its absence.
 
@@ -135,28 +135,24 @@ def prose(res: GenerationResult) -> str:
     )
     sampled = [k for k in acc if k not in ("reconstruction", "blend")]
     passing = [k for k in sampled if what[k] in GENERATES]
-    failing = [k for k in sampled if k not in passing]
+    on_par = [k for k in sampled if what[k] == "reference"]
+    failing = [k for k in sampled if k not in passing and k not in on_par]
     if not passing:
-        easier = all(acc[k] > ref + NEAR_REFERENCE for k in sampled)
         finding = (
             "No latent space generates by this test: the critic tells every set of decoded Gaussian samples from "
-            f"the photos ({_pct([acc[k] for k in sampled])})"
-            + (f", more easily than the reconstructions ({ref:.0%})." if easier else ".")
+            f"the photos ({_pct([acc[k] for k in sampled])})."
         )
     else:
-        how = [
-            f"{_name(k)} ({acc[k]:.0%}, "
-            + (
-                "not told apart from the photos"
-                if what[k] == "chance"
-                else "no easier to tell than the reconstructions"
-            )
-            + ")"
-            for k in passing
-        ]
+        how = [f"{_name(k)} ({acc[k]:.0%}, not told apart from the photos)" for k in passing]
         finding = f"By this test, sampling generates for {'; '.join(how)}."
-        if failing:
-            finding += f" The critic tells the others' samples from the photos ({_pct([acc[k] for k in failing])})."
+    if on_par:
+        finding += (
+            f" The samples of {', '.join(_name(k) for k in on_par)} ({_pct([acc[k] for k in on_par])}) are told from "
+            f"the photos no more easily than the reconstructions ({ref:.0%}): as photo-like as what the decoder "
+            "makes of a real photo, which still does not pass for one."
+        )
+    if failing and (passing or on_par):
+        finding += f" The others' samples are told apart more easily ({_pct([acc[k] for k in failing])})."
     noisy = [k for k in sampled if k.startswith("noisy_var")]
     compare = ""
     if noisy and "ae" in acc:
@@ -182,9 +178,10 @@ def prose(res: GenerationResult) -> str:
             "from the photos."
         )
     rule = (
-        f"A set counts as generated when its accuracy is at most {100 * NEAR_CHANCE:.0f} points above 50%, or at most "
-        f"{100 * NEAR_REFERENCE:.0f} points above the reconstructions' and below {PLAIN:.0%}; with {n} images per set, "
-        f"chance alone moves an accuracy by about {100 * chance_band(n):.0f} points."
+        f"A set counts as generated when its accuracy is at most {100 * NEAR_CHANCE:.0f} points above 50%, and as "
+        f"photo-like as the reconstructions when at most {100 * NEAR_REFERENCE:.0f} points above theirs and below "
+        f"{PLAIN:.0%}; with {n} images per set, chance alone moves an accuracy by about "
+        f"{100 * chance_band(n):.0f} points."
     )
     return f"{reference} {finding}{compare}{blend} {rule}"
 

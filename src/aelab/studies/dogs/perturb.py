@@ -26,7 +26,7 @@ class Perturbed:
 
 def compute(run: DogsRun) -> list[Perturbed]:
     std = run.train_codes.flatten(1).std(dim=0).view(1, *run.latent)
-    base, clean = run.ae_outputs["z"], run.ae_outputs["x01"]
+    base, clean = run.ae_outputs["z_sent"], run.ae_outputs["x01"]  # what the decoder reads
     out = []
     for i, scale in enumerate(run.cfg.perturb_scales):
         decoded = run.decode("ae", perturb(base, scale, std, run.cfg.seed + 100 + i))

@@ -30,10 +30,10 @@ def compute(run: DogsRun) -> SamplesResult:
     return SamplesResult(
         run.x[show],
         out["x01"][show],
-        out["z"][show],
+        out["z_sent"][show],
         psnr(out["x01"][show], run.x[show]),
-        float((out["z"] == 0).float().mean()),
-        float((out["z"] < 0).float().mean()),
+        float((out["z_sent"] == 0).float().mean()),
+        float((out["z_sent"] < 0).float().mean()),
     )
 
 
