@@ -80,9 +80,9 @@ def test_dogs_sentences_follow_their_numbers():
     assert "does not fall steadily" in perturb.prose(list(reversed(steps)))
 
 
-def _gauss(sample_psnr: float, source_share: float) -> gauss.GaussResult:
+def _gauss(sample_psnr: float, source_share: float, code_negative: float = 0.0) -> gauss.GaussResult:
     fit = type("Fit", (), {"method": "Ledoit-Wolf"})()
-    samples = gauss.GaussSamples(fit, torch.zeros(1), torch.zeros(1), 0.4)
+    samples = gauss.GaussSamples(fit, torch.zeros(1), torch.zeros(1), 0.4, code_negative)
     near = torch.full((9,), sample_psnr)
     z = torch.zeros(1)
     return gauss.GaussResult(256, samples, z, near, torch.full((9,), 20.0), z, z, source_share, 19.0)
@@ -93,6 +93,9 @@ def test_generation_sentences_come_from_measured_quantities():
     assert "lie far from every training photo (12.0 dB" in far and "edits a real image" in far
     near = gauss.prose(_gauss(18.5, 0.2), 1024)
     assert "come as close to training photos" in near and "Only 20% of the blends" in near
+    assert "two-sample test" in near and "40% of the sampled values are negative" in near  # a ReLU code
+    signed = gauss.prose(_gauss(18.5, 0.2, code_negative=0.45), 1024)  # a signed code (the JSCC layout's)
+    assert "are negative" not in signed
 
     def noisy_result(sample_psnr: float, measured: float) -> noisy.NoisyResult:
         m = {"0.1": {"variance": 0.1, "measured_noise_variance": measured, "latent_power_min": 1.0,
@@ -100,9 +103,10 @@ def test_generation_sentences_come_from_measured_quantities():
         return noisy.NoisyResult(m, [], {}, {}, 21.1, 12.0, 19.0, 4)
 
     no = noisy.prose(noisy_result(12.5, 0.1))
-    assert "none of these models is a generator" in no and "matches each flag" in no and "closer to the" in no
+    assert "land far from every photo" in no and "matches each flag" in no and "closer to the" in no
     yes = noisy.prose(noisy_result(18.5, 0.2))
-    assert "generates photo-like images" in yes and "differs from a flag" in yes
+    assert "land as near the training photos" in yes and "differs from a flag" in yes
+    assert "part `generation` tests that directly" in yes and "generates" not in yes  # nearness is no verdict
 
 
 def test_umap_sentence_says_ahead_or_behind_from_the_numbers():

@@ -55,7 +55,8 @@ def prose(res: GaussResult, code_dim: int) -> str:
     if generates(drawn, res.reference):
         samples = (
             f"The plain samples come as close to training photos ({drawn:.1f} dB) as held-out reconstructions do "
-            f"({res.reference:.1f} dB): by this measure the fitted Gaussian lands where photos are."
+            f"({res.reference:.1f} dB): the fitted Gaussian lands near the data (whether its samples look like "
+            "photos is part `generation`'s two-sample test)."
         )
     else:
         samples = (
@@ -65,7 +66,7 @@ def prose(res: GaussResult, code_dim: int) -> str:
     negative = (
         f" The codes are non-negative, a Gaussian is not: {g.negative_share:.0%} of the sampled values are negative, "
         "which no encoder output ever is, so much of its mass lies where no photo was encoded."
-        if g.negative_share > 0.05
+        if g.negative_share > 0.05 and g.code_negative_share == 0
         else ""
     )
     source = (

@@ -21,6 +21,7 @@ class GaussSamples:
     drawn: torch.Tensor  # decoded samples on [0, 1]
     blended: torch.Tensor  # decoded blends with real codes
     negative_share: float  # of the sampled code values
+    code_negative_share: float = 0.0  # of the training codes' values: 0 for a ReLU code, about half for a signed one
 
 
 def gauss_samples(run: DogsRun, name: str, train_codes: torch.Tensor, real: torch.Tensor) -> GaussSamples:
@@ -29,7 +30,8 @@ def gauss_samples(run: DogsRun, name: str, train_codes: torch.Tensor, real: torc
     fit = fit_gaussian(train_codes.flatten(1).numpy())
     drawn = torch.from_numpy(fit.sample(len(real), run.cfg.seed + 3)).float().view(-1, *shape)
     blended = BLEND * drawn + (1 - BLEND) * real
-    return GaussSamples(fit, run.decode(name, drawn), run.decode(name, blended), float((drawn < 0).float().mean()))
+    return GaussSamples(fit, run.decode(name, drawn), run.decode(name, blended), float((drawn < 0).float().mean()),
+                        float((train_codes < 0).float().mean()))  # fmt: skip
 
 
 def generates(sample_psnr: float, reference_psnr: float, margin: float = 1.0) -> bool:
