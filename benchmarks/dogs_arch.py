@@ -74,7 +74,6 @@ def run_job(text: str, data_dir: str, device: str, seed: int) -> dict:
     from aelab.speed import cpu_bf16_supported
     from aelab.train import TrainConfig, fit
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     job = parse_job(text)
     dev = torch.device(device)
     data = load_photos(data_dir, progress=False)

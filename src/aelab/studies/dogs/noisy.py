@@ -34,12 +34,13 @@ class NoisyResult:
     arch: str = "lab"
     adaptive: dict[str, dict] = field(default_factory=dict)  # variance key -> scores of the SNR-adaptive model
     lab: dict[str, dict] = field(default_factory=dict)  # variance key -> scores of the lab layout's model
-    lab_ae_psnr: float | None = None
 
 
-def _scores(run: DogsRun, model: torch.nn.Module, v: float) -> tuple[dict, dict, dict]:
-    """Held-out scores with noise of variance ``v`` and on a noise-free channel, and both outputs."""
-    noisy, clean = run.outputs(model, noise=True, variance=v), run.outputs(model, noise=False)
+def _scores(run: DogsRun, model: torch.nn.Module, v: float, clean: dict | None = None) -> tuple[dict, dict, dict]:
+    """Held-out scores with noise of variance ``v`` and on a noise-free channel, and both outputs (``clean``:
+    the model's noise-free outputs when already computed: one model scored at several variances)."""
+    noisy = run.outputs(model, noise=True, variance=v)
+    clean = clean if clean is not None else run.outputs(model, noise=False)
     sc, sc_clean = run.pixel_scores(noisy["x01"]), run.pixel_scores(clean["x01"])
     res = {
         "variance": v,
@@ -83,14 +84,13 @@ def compute(run: DogsRun) -> NoisyResult:
     adaptive, lab = {}, {}
     if "adaptive" in run.recipes:
         model = run.model("adaptive")
-        adaptive = {var_key(v): _scores(run, model, v)[0] for v in run.cfg.variances}
+        clean = run.outputs(model, noise=False)
+        adaptive = {var_key(v): _scores(run, model, v, clean)[0] for v in run.cfg.variances}
         curves["SNR-adaptive"] = [run.psnr_at(model, ev) for ev in eval_vars]
-    lab_ae_psnr = None
     if f"{LAB_PREFIX}ae" in run.recipes:
         lab = {
             var_key(v): _scores(run, run.model(f"{LAB_PREFIX}noisy_var{var_key(v)}"), v)[0] for v in run.cfg.variances
         }
-        lab_ae_psnr = mean_psnr(run.outputs(run.model(f"{LAB_PREFIX}ae"))["x01"], run.x)
     return NoisyResult(
         metrics,
         eval_vars,
@@ -103,7 +103,6 @@ def compute(run: DogsRun) -> NoisyResult:
         run.cfg.arch,
         adaptive,
         lab,
-        lab_ae_psnr,
     )
 
 
