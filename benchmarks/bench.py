@@ -13,7 +13,9 @@ For the MNIST MLP autoencoder and the dogs conv autoencoder it trains, side by s
 The paths take turns in short slices (``--rounds``) so background load hits both alike; ratios are
 medians over rounds. The reference is the fp32 GEMM (2048x2048 matmul), measured in every round too,
 and the bf16 GEMM as well when a path trains under bf16 autocast. Model FLOPs per sample come from
-``torch.utils.flop_counter`` (matmuls and convolutions, forward and backward). Both loops run in the
+``torch.utils.flop_counter`` (matmuls and convolutions, forward and backward). For MNIST a last stage
+measures time to quality: the seconds aelab's path needs to reach the held-out loss the seed-style loop has
+after one epoch (``--baseline-samples``), against the seed loop's own seconds. Both loops run in the
 same process with the same threads (and aelab's ``OMP_WAIT_POLICY``), so the ratio measures the
 loops, not the environment. Data come from ``../shared/data`` (next to the repository) when present,
 otherwise generated arrays and JPEGs of the same shapes. A table goes to stdout, everything to ``--json``.
@@ -289,6 +291,66 @@ def flops_per_sample(model: torch.nn.Module, objective: Objective, x: torch.Tens
     return counter.get_total_flops() / len(x)
 
 
+# ---------------------------------------------------------------- time to the baseline's test loss
+
+
+@torch.no_grad()
+def held_out_loss(model: torch.nn.Module, objective: Objective, held_out: torch.Tensor, device: torch.device) -> float:
+    """Mean objective over the held-out float images, in fp32 (the same yardstick for both loops)."""
+    was = model.training
+    model.eval()
+    total = sum(float(objective(model, held_out[i : i + 1000].to(device), None)) * len(held_out[i : i + 1000])
+                for i in range(0, len(held_out), 1000))  # fmt: skip
+    model.train(was)
+    return total / len(held_out)
+
+
+def time_to_loss(s: dict, u8: torch.Tensor, args: argparse.Namespace, device: torch.device) -> dict:
+    """Seconds of training each loop needs to reach the test loss the seed-style loop has after ``baseline_samples``.
+
+    The last ``--held-out`` training images (at most a sixth) are held out. The seed-style loop (batch 64, Adam 1e-3, fp32) trains
+    ``baseline_samples`` samples on the rest; its held-out loss is the bar. aelab's path (the study's batch,
+    learning rate and precision, constant rate) then trains until it reaches that bar, checked every
+    ``baseline_samples / 8`` samples; the checks are not timed. aelab gets at most three times the seed loop's
+    time and samples. Both run one after the other, so unlike the interleaved rounds above this ratio feels load changes.
+    """
+    cut = len(u8) - min(args.held_out, len(u8) // 6)
+    train, held_out = u8[:cut], unit(u8[cut:].clone())
+    objective, n = s["objective"], args.baseline_samples
+    torch.manual_seed(0)
+    seed_loop = SeedPath(s["make"](), SeedMnist(train[:, 0].numpy()), objective, device, args.seed_batch)
+    t0 = time.perf_counter()
+    for _ in range(max(1, n // args.seed_batch)):
+        seed_loop.step()
+    _sync(device)
+    seed_s = time.perf_counter() - t0
+    bar = held_out_loss(seed_loop.model, objective, held_out, device)
+    torch.manual_seed(0)
+    data, prepare, cfg = s["aelab"]()
+    path = AelabPath(s["make"](), data[:cut], prepare, objective, cfg, device)
+    check_every = max(1, n // 8 // path.batch_size)
+    aelab_s, samples, loss = 0.0, 0, float("inf")
+    while loss > bar and aelab_s < 3 * seed_s and samples < 3 * n:
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(check_every):
+            path.step()
+        _sync(device)
+        aelab_s += time.perf_counter() - t0
+        samples += check_every * path.batch_size
+        loss = held_out_loss(path.model, objective, held_out, device)
+    return {
+        "baseline_samples": n,
+        "baseline_loss": bar,
+        "seed_seconds": seed_s,
+        "aelab_seconds": aelab_s,
+        "aelab_samples": samples,
+        "aelab_loss": loss,
+        "reached": loss <= bar,
+        "speedup": seed_s / aelab_s,
+    }
+
+
 # ---------------------------------------------------------------- the benchmark
 
 
@@ -313,6 +375,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed-batch", type=int, default=SEED_BATCH, help=f"the seed loop's batch (default: {SEED_BATCH})")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per path before measuring (default: 3)")
     p.add_argument("--photos", type=int, default=2048, help="photos to generate when the real ones are absent")
+    p.add_argument(
+        "--baseline-samples",
+        type=int,
+        default=50_000,
+        help="MNIST time-to-loss: samples the seed-style loop trains on to set the held-out loss aelab must reach "
+        "(default: one epoch of the 50,000 images not held out; 0 skips the stage)",
+    )
+    p.add_argument("--held-out", type=int, default=10_000, help="MNIST time-to-loss: held-out images (default: 10,000)")
     return p.parse_args(argv)
 
 
@@ -325,13 +395,14 @@ def study_config(study: str, args: argparse.Namespace) -> TrainConfig:
     if study == "mnist":
         from aelab.studies.mnist import MnistConfig
 
-        batch, cpu_amp = args.mnist_batch or MnistConfig().batch_size, True
+        batch, cpu_amp, lr = args.mnist_batch or MnistConfig().batch_size, True, MnistConfig().lr
     else:
         from aelab.studies.dogs import DogsConfig
 
-        batch, cpu_amp = args.dogs_batch or DogsConfig().batch_size, True
+        batch, cpu_amp, lr = args.dogs_batch or DogsConfig().batch_size, True, 2e-3  # the lab layout's rate
     return TrainConfig(
         batch_size=batch,
+        lr=lr,
         compile=args.compile,
         channels_last={"auto": None, "on": True, "off": False}[args.channels_last],
         cpu_amp={"study": cpu_amp, "on": True, "off": False}[args.cpu_amp],
@@ -368,6 +439,7 @@ def run(args: argparse.Namespace, tmp: Path, argv: list[str]) -> dict:
             "seed": lambda images=images: SeedMnist(images),
             "aelab": lambda cfg=cfg, u8=u8: (u8, unit, cfg),
             "batch": cfg.batch_size,
+            "u8": u8,
         }
     if "dogs" in studies:
         folder, source = dog_folder(args.data / "dogs", tmp, args.photos)
@@ -477,12 +549,17 @@ def run(args: argparse.Namespace, tmp: Path, argv: list[str]) -> dict:
             # of the fp32 GEMM (the issue's yardstick) and of the GEMM in the precision it trains in
             "aelab_fraction_of_gemm": fraction(name, "gemm_gflops"),
             "aelab_fraction_of_same_precision_gemm": fraction(name, "gemm_bf16_gflops" if bf16 else "gemm_gflops"),
+            "aelab_fraction_of_bf16_gemm": fraction(name, "gemm_bf16_gflops") if any_bf16 else None,
             "data_share": med(f"{name}.data_share"),
             "seed_data_share": med(f"{name}.seed_data_share"),
         }
         if "decode_once_s" in s:
             entry["decode_once_s"] = round(s["decode_once_s"], 3)
         result["models"][name] = entry
+    if "mnist" in setups and args.baseline_samples > 0:
+        ttl = time_to_loss(setups["mnist"], setups["mnist"]["u8"], args, device)
+        result["models"]["mnist"]["time_to_baseline_loss"] = ttl
+        print(f"time to the seed loop's held-out loss: {ttl}", file=sys.stderr)
     print_table(result)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -510,15 +587,24 @@ def print_table(result: dict) -> None:
     print(f"load average before/after: {m['loadavg_before']} / {m['loadavg_after']}", file=out)
     head = (
         f"{'model':<40} {'prec.':>5} {'seed/s':>8} {'aelab/s':>8} {'speedup':>8} {'MFLOP/smp':>10} "
-        f"{'GFLOP/s':>8} {'of fp32 GEMM':>12} {'of own GEMM':>11} {'data':>6}"
+        f"{'GFLOP/s':>8} {'of fp32 GEMM':>12} {'of bf16 GEMM':>12} {'data':>6}"
     )
     print(head, file=out)
     for e in result["models"].values():
+        bf16 = "-" if e["aelab_fraction_of_bf16_gemm"] is None else f"{e['aelab_fraction_of_bf16_gemm']:.0%}"
         print(
             f"{e['label']:<40} {'bf16' if e['bf16_autocast'] else 'fp32':>5} {e['seed_samples_per_s']:>8.0f} "
             f"{e['aelab_samples_per_s']:>8.0f} {e['speedup_vs_seed']:>7.2f}x {e['flops_per_sample'] / 1e6:>10.1f} "
-            f"{e['aelab_gflops']:>8.1f} {e['aelab_fraction_of_gemm']:>12.0%} "
-            f"{e['aelab_fraction_of_same_precision_gemm']:>11.0%} {e['data_share']:>6.1%}",
+            f"{e['aelab_gflops']:>8.1f} {e['aelab_fraction_of_gemm']:>12.0%} {bf16:>12} {e['data_share']:>6.1%}",
+            file=out,
+        )
+    ttl = result["models"].get("mnist", {}).get("time_to_baseline_loss")
+    if ttl:
+        print(
+            f"MNIST time to the seed loop's held-out loss after {ttl['baseline_samples']:,} samples "
+            f"({ttl['baseline_loss']:.4f}): seed loop {ttl['seed_seconds']:.1f} s, aelab "
+            f"{ttl['aelab_seconds']:.1f} s ({ttl['aelab_samples']:,} samples, loss {ttl['aelab_loss']:.4f}"
+            f"{'' if ttl['reached'] else ', not reached'}): {ttl['speedup']:.2f}x",
             file=out,
         )
     print(out.getvalue(), end="")

@@ -28,7 +28,7 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str]:
     out = root / "bench.json"
     argv = [
         "--seconds", "0.3", "--rounds", "1", "--warmup", "1", "--device", "cpu", "--data", str(root / "absent"),
-        "--mnist-batch", "32", "--dogs-batch", "4", "--seed-batch", "4", "--photos", "16", "--json", str(out),
+        "--mnist-batch", "32", "--dogs-batch", "4", "--seed-batch", "4", "--photos", "16", "--baseline-samples", "256", "--held-out", "200", "--json", str(out),
     ]  # fmt: skip
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
@@ -55,6 +55,11 @@ def test_json_has_every_key(result: tuple[dict, Path, str]) -> None:
     assert written["models"]["dogs"]["channels_last"] is True  # a conv model
     assert written["models"]["mnist"]["channels_last"] is False
     assert written["settings"]["seed_batch"] == 4
+    ttl = written["models"]["mnist"]["time_to_baseline_loss"]
+    assert ttl["baseline_samples"] == 256 and 0 < ttl["baseline_loss"] < 1 and ttl["seed_seconds"] > 0
+    assert ttl["aelab_seconds"] > 0 and ttl["aelab_samples"] % 32 == 0 and ttl["speedup"] > 0
+    assert ttl["reached"] == (ttl["aelab_loss"] <= ttl["baseline_loss"])
+    assert "dogs" in written["models"] and "time_to_baseline_loss" not in written["models"]["dogs"]
 
 
 @pytest.mark.slow  # one tiny benchmark run: ~8 s on a quiet 2-core CPU
@@ -73,7 +78,7 @@ def test_table_is_printed(result: tuple[dict, Path, str]) -> None:
     table = result[2]
     assert "fp32 GEMM 2048x2048" in table
     assert "MNIST MLP AE" in table and "dogs conv AE" in table
-    assert "speedup" in table
+    assert "speedup" in table and "time to the seed loop's held-out loss" in table
 
 
 def test_generated_photos_are_64px_jpegs(tmp_path: Path) -> None:

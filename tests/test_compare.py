@@ -170,7 +170,7 @@ def test_compare_end_to_end_reuses_the_studys_models(tiny_mnist, tmp_path):
     m = json.loads((out / "metrics.json").read_text())
     assert m["compare"]["ae2d"]["test_psnr"] == m["ae2d"]["test_psnr"]
     models = {"ae2d", "ae2d_weight_decay", "ae2d_l2_penalty", "dae_b2", "vae", "rae_l2", "pca", "umap_ae"}
-    assert set(m["compare"]) == models | {"umap"}
+    assert set(m["compare"]) == models | {"umap", "seconds"} and m["compare"]["seconds"] > 0
     latent = {"knn1_acc", "knn5_acc", "trustworthiness_k5", "trustworthiness_k10", "latent_std"}
     assert set(m["compare"]["umap"]) == latent, "umap-learn has no decoder, so no pixel columns"
     for key in models:
@@ -193,4 +193,6 @@ def test_compare_end_to_end_reuses_the_studys_models(tiny_mnist, tmp_path):
     assert {"ae2d.pt", "dae_b2.pt", "vae2d.pt", "rae2d_l2.pt", "umap_ae.pt", "judge.pt"} <= set(ckpts)
     assert main([*argv, "--parts", "compare", "--resume"]) == 0
     assert {p.name: p.read_bytes() for p in (out / "checkpoints").glob("*.pt")} == ckpts
-    assert json.loads((out / "metrics.json").read_text())["compare"] == m["compare"]
+    again = json.loads((out / "metrics.json").read_text())["compare"]
+    assert again.pop("seconds") < m["compare"].pop("seconds")  # nothing trained the second time
+    assert again == m["compare"]

@@ -13,7 +13,9 @@ from aelab.parametric_umap import (
     FuzzyGraph,
     ab_params,
     fuzzy_graph,
+    graph_edges,
     spectral_codes,
+    standardised,
     umap_cross_entropy,
     umap_cross_entropy_pool,
     umap_objective,
@@ -164,6 +166,24 @@ def test_spectral_warm_start_gives_the_encoder_the_graphs_layout():
     assert all(torch.equal(a, b) for a, b in zip(decoder_before, model.decoder.parameters()))
     with pytest.raises(ValueError, match="target codes"):
         warm_start(model, x[:10], codes, steps=1)
+
+
+def test_umap_learns_own_graph_becomes_the_same_edges_and_its_layout_a_start():
+    import umap
+
+    x, y = _digits((0, 1), 200)
+    flat = x.reshape(200, -1).float().div(255).numpy()
+    reducer = umap.UMAP(n_neighbors=10, random_state=0, n_jobs=1, n_epochs=50).fit(flat)
+    graph = graph_edges(reducer.graph_)
+    dense = reducer.graph_.toarray()
+    assert graph.n_vertices == 200 and len(graph) == int((dense > 0).sum())
+    assert np.allclose(dense[graph.head, graph.tail], graph.weight)
+    assert np.allclose(dense, dense.T)  # both directions of every edge are there
+    codes = standardised(reducer.embedding_, scale=3.0)
+    assert np.abs(codes.mean(axis=0)).max() < 1e-4 and float(codes.std()) == pytest.approx(3.0, rel=1e-4)
+    assert knn_accuracy(codes[:150], y[:150], codes[150:], y[150:]) >= 0.98  # the layout splits 0s from 1s
+    with pytest.raises(ValueError, match="square"):
+        graph_edges(reducer.graph_[:10])
 
 
 def test_trustworthiness_is_scikit_learns_on_flattened_images():

@@ -7,8 +7,9 @@ from aelab import MLPAutoencoder, TrainConfig, UserError, fit
 from aelab.checkpoint import load_checkpoint
 from aelab.data.mnist import read_idx_folder
 from aelab.data.scaling import unit
-from aelab.losses import bce, denoising, squared_weights, with_weight_penalty
-from aelab.train import TrainLog, lr_lambda
+from aelab.losses import bce, denoising, squared_weights
+from aelab.speed import make_optimizer
+from aelab.train import TrainLog, lr_lambda, train_step
 
 CPU = torch.device("cpu")
 
@@ -71,13 +72,34 @@ def test_non_finite_loss_names_model_epoch_and_batch(digits, tmp_path):
     assert load_checkpoint(tmp_path / "b.pt")["epoch"] == 2  # the last good checkpoint stays
 
 
-def test_weight_penalty_adds_lambda_times_squared_weights(digits):
+def test_squared_weights_sum_the_weight_matrices_only(digits):
     model = MLPAutoencoder(hidden=(16,))
-    x = unit(digits.test[:8])
-    base = bce(model, x)
-    expected = base + 0.5 * sum(p.pow(2).sum() for n, p in model.named_parameters() if n.endswith("weight"))
-    assert torch.allclose(with_weight_penalty(bce, 0.5)(model, x), expected)
-    assert float(squared_weights(model)) > 0
+    expected = sum(p.pow(2).sum() for n, p in model.named_parameters() if n.endswith("weight"))
+    assert torch.allclose(squared_weights(model), expected) and float(expected.detach()) > 0
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-3])
+def test_l2_penalty_in_the_optimizer_takes_the_steps_of_the_penalty_in_the_loss(digits, weight_decay):
+    """``TrainConfig.l2_penalty`` gives the same weights, step for step, as ``lambda * sum(w^2)`` in the loss."""
+    lam = 0.05  # large, so a mistake in the factor 2 or in which tensors it covers shows
+    x = unit(digits.train[:32])
+    torch.manual_seed(0)
+    in_loss, in_opt = MLPAutoencoder(hidden=(16,)), MLPAutoencoder(hidden=(16,))
+    start = {k: v.clone() for k, v in in_loss.state_dict().items()}
+    in_opt.load_state_dict(start)
+    opt_loss = make_optimizer(in_loss, TrainConfig(lr=1e-2, weight_decay=weight_decay))
+    opt_opt = make_optimizer(in_opt, TrainConfig(lr=1e-2, weight_decay=weight_decay, l2_penalty=lam))
+    for _ in range(5):
+        train_step(in_loss, lambda m, x, g: bce(m, x) + lam * squared_weights(m), opt_loss, x, None, False)
+        train_step(in_opt, bce, opt_opt, x, None, False)
+    for (name, a), b in zip(in_loss.named_parameters(), in_opt.parameters()):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6), name
+    plain = MLPAutoencoder(hidden=(16,))  # and the penalty did change the steps
+    plain.load_state_dict(start)
+    opt_plain = make_optimizer(plain, TrainConfig(lr=1e-2, weight_decay=weight_decay))
+    for _ in range(5):
+        train_step(plain, bce, opt_plain, x, None, False)
+    assert not torch.allclose(plain.encoder[0].weight, in_opt.encoder[0].weight, rtol=1e-4, atol=1e-5)
 
 
 def test_cosine_schedule_warms_up_and_decays():

@@ -1,7 +1,7 @@
 """Training objectives: ``objective(model, x, noise_generator) -> scalar loss``.
 
 Written once and composed by the studies: a reconstruction loss, optionally a corrupted input
-(denoising), optionally a weight penalty. Losses are means per pixel so numbers compare across
+(denoising), optionally a penalty. Losses are means per pixel so numbers compare across
 image sizes.
 """
 
@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aelab.speed import penalised
 from aelab.train import Objective
 
 
@@ -44,26 +45,18 @@ def denoising(loss: str, factor: float) -> Objective:
 
 
 def squared_weights(model: nn.Module, part: str | None = None) -> torch.Tensor:
-    """Sum of squared weights of every layer (biases and norm parameters excluded).
+    """Sum of squared weights of every layer (biases and norm parameters excluded: ``speed.penalised``).
 
     ``part`` keeps only the weights under the submodule of that name (``"decoder"``). It matches a
     component of the parameter's name, so it still works when the loop hands the objective a DDP
-    or ``torch.compile`` wrapper (``module.decoder.0.weight``).
+    or ``torch.compile`` wrapper (``module.decoder.0.weight``). A penalty on all weights is cheaper as
+    ``TrainConfig.l2_penalty``, which takes the same steps inside the optimizer.
     """
     return sum(
         p.pow(2).sum()
         for name, p in model.named_parameters()
-        if p.ndim > 1 and "weight" in name and (part is None or part in name.split("."))
+        if penalised(name, p) and (part is None or part in name.split("."))
     )
-
-
-def with_weight_penalty(objective: Objective, lam: float) -> Objective:
-    """``objective + lam * sum of squared weights``: L2 regularisation written into the loss."""
-
-    def penalised(model: nn.Module, x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
-        return objective(model, x, gen) + lam * squared_weights(model)
-
-    return penalised
 
 
 def channel_mse(model: nn.Module, x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:

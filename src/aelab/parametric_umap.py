@@ -82,15 +82,36 @@ def fuzzy_graph(images: torch.Tensor, n_neighbors: int = 15, seed: int = 0, knn:
     graph, _, _ = fuzzy_simplicial_set(
         x, n_neighbors, rng, "euclidean", knn_indices=idx.astype(np.int64), knn_dists=dists.astype(np.float32)
     )
-    coo = graph.tocoo()
+    return graph_edges(graph)
+
+
+def graph_edges(matrix) -> FuzzyGraph:
+    """A :class:`FuzzyGraph` from a square sparse fuzzy-set matrix (:func:`fuzzy_graph`'s, or ``umap.UMAP().graph_``).
+
+    A fitted ``umap.UMAP`` already holds the graph of its training set, so a run that fits umap-learn
+    anyway reuses that graph rather than searching the neighbours a second time.
+    """
+    coo = matrix.tocoo()
+    if coo.shape[0] != coo.shape[1]:
+        raise ValueError(f"a fuzzy graph's matrix is square, got {coo.shape}")
     coo.sum_duplicates()
     keep = coo.data > 0
     return FuzzyGraph(
         head=coo.row[keep].astype(np.int64),
         tail=coo.col[keep].astype(np.int64),
         weight=coo.data[keep].astype(np.float32),
-        n_vertices=n,
+        n_vertices=coo.shape[0],
     )
+
+
+def standardised(codes: np.ndarray, scale: float = 3.0) -> np.ndarray:
+    """``codes`` centred and scaled to overall standard deviation ``scale``: a warm start's target (see :func:`warm_start`).
+
+    A layout's own scale is arbitrary (umap-learn's spans tens of units); one fixed scale keeps the
+    encoder's first steps and the decoder's input range the same whatever layout the start comes from.
+    """
+    codes = codes - codes.mean(axis=0)
+    return (codes * (scale / max(float(codes.std()), 1e-12))).astype(np.float32)
 
 
 def spectral_codes(graph: FuzzyGraph, dim: int = 2, seed: int = 0, scale: float = 3.0) -> np.ndarray:
@@ -104,9 +125,7 @@ def spectral_codes(graph: FuzzyGraph, dim: int = 2, seed: int = 0, scale: float 
 
     n = graph.n_vertices
     matrix = sp.coo_matrix((graph.weight, (graph.head, graph.tail)), shape=(n, n)).tocsr()
-    codes = spectral_layout(None, matrix, dim, np.random.RandomState(seed))
-    codes = codes - codes.mean(axis=0)
-    return (codes * (scale / max(float(codes.std()), 1e-12))).astype(np.float32)
+    return standardised(spectral_layout(None, matrix, dim, np.random.RandomState(seed)), scale)
 
 
 def warm_start(
@@ -119,13 +138,15 @@ def warm_start(
     lr: float = 3e-3,
     seed: int = 0,
 ) -> float:
-    """Regress the encoder's codes of ``train`` onto ``codes`` (e.g. :func:`spectral_codes`); returns the last MSE.
+    """Regress the encoder's codes of ``train`` onto ``codes``; returns the last MSE.
 
-    The parametric counterpart of UMAP's spectral initialisation: a deterministic start for the
-    weights (its own generator and optimizer, the decoder untouched), run once before ``fit``. A
-    resumed ``fit`` loads its checkpoint over it, so resuming stays exact. The encoder starts with
-    the graph's global layout, and the fuzzy cross-entropy then only has to refine it, where from a
-    random start it spends most of a short run pulling scattered pieces of each class together.
+    ``codes`` is a layout of the training set: umap-learn's own embedding (:func:`standardised`), as
+    the study uses, or the graph's spectral layout (:func:`spectral_codes`), UMAP's own starting
+    point. A deterministic start for the weights (its own generator and optimizer, the decoder
+    untouched), run once before ``fit``; a resumed ``fit`` loads its checkpoint over it, so resuming
+    stays exact. The fuzzy cross-entropy then only has to refine a layout that already places whole
+    classes, where from a random start a CPU budget of steps is spent pulling scattered pieces of each
+    class together (benchmarks/RESULTS.md measures the three starts).
     """
     if len(codes) != len(train):
         raise ValueError(f"{len(codes)} target codes for {len(train)} training images")

@@ -37,7 +37,7 @@ class Recipe:
     - ``scaling``: the input scaling of ``aelab.data.scaling.SCALINGS`` (``"unit"`` or ``"signed"``).
     - ``init_from``: the recipe whose trained weights this one starts from (a warm start).
     - ``warm_start``: ``warm_start(run, model)`` sets the fresh model's starting weights some other way
-      (the UMAP-regularised AE regresses its encoder onto the graph's spectral layout); skipped when a
+      (the UMAP-regularised AE regresses its encoder onto umap-learn's layout); skipped when a
       checkpoint exists, whose weights replace the start anyway.
     - ``settings``: ``TrainConfig`` fields that differ from the study's defaults (weight decay, precision).
     - ``follows_epochs_flag``: ``--epochs`` overrides the budget (not for the digit judge, which must be

@@ -14,6 +14,7 @@ a class, class coverage and the entropy of the judged classes.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -73,6 +74,7 @@ class CompareResult:
     shown: dict[tuple[str, str], torch.Tensor] = field(default_factory=dict)
     n_codes: int = N_CODES
     n_shown: int = 100
+    started: float = 0.0  # perf_counter when the part began: compare.seconds is the part's wall time, training included
 
 
 def _judge(run: MnistRun) -> JudgeResult:
@@ -92,18 +94,21 @@ def _judge(run: MnistRun) -> JudgeResult:
 
 
 def compute(run: MnistRun) -> CompareResult:
+    started = time.perf_counter()
     judge = _judge(run)
     models = {run.recipes[name].short: run.model(name) for name in CONTENDERS}
     scores = {run.recipes[name].short: run.scores(name) for name in CONTENDERS}
     models["pca"] = PCAAutoencoder(run.data.train, 2, run.cfg.seed).to(run.device)
     scores["pca"] = run.assess(models["pca"])
-    scores["umap"] = run.umap_embedding()
+    scores["umap"] = run.umap_embedding
     m = min(TRUST_IMAGES, len(run.data.test))
     ranks = PixelNeighbourRanks(run.x_test[:m].numpy())
     trust = {key: {k: ranks.trustworthiness(sc.codes[:m], k) for k in TRUST_KS} for key, sc in scores.items()}
     del ranks
     labels = {run.recipes[name].short: run.label(name) for name in CONTENDERS} | {"pca": PCA_LABEL, "umap": UMAP_LABEL}
-    res = CompareResult(judge, labels, scores, trust, m, n_codes=QUICK_CODES if run.cfg.quick else N_CODES)
+    res = CompareResult(
+        judge, labels, scores, trust, m, n_codes=QUICK_CODES if run.cfg.quick else N_CODES, started=started
+    )
     _generate(run, res, models)
     for key in MANIFOLD_MODELS:
         lo, hi = np.percentile(scores[key].train_codes, BOX_PERCENTILES, axis=0)
@@ -152,6 +157,8 @@ def write(run: MnistRun, res: CompareResult) -> None:
     _write_latents(run, res)
     _write_manifolds(run, res)
     _write_generation(run, res)
+    # what the part's budget is measured by (models other parts trained first are not retrained, so not counted)
+    run.report.metric("compare.seconds", time.perf_counter() - res.started)
 
 
 def judge_prose(j: JudgeResult, item: str, grid: str) -> str:
@@ -220,7 +227,8 @@ def _write_latents(run: MnistRun, res: CompareResult) -> None:
         "Same data, seed, widths and epochs for every network; the VAE, the RAE-L2 and the UMAP-regularised AE share "
         "the AE's MLP. VAE: BCE + KL to N(0, I). RAE-L2: BCE + ||z||^2/2 per image + lambda x squared decoder weights. "
         f"UMAP-regularised AE: BCE + {run.cfg.umap_weight:g} x UMAP's fuzzy-graph cross-entropy on the 15-neighbour "
-        "graph of the training images (negative sampling), its encoder started on the graph's spectral layout. UMAP: "
+        "graph of the training images (negative sampling), its encoder first regressed onto umap-learn's layout of "
+        "those images; graph and layout come from the same umap-learn fit as the UMAP row. UMAP: "
         "umap-learn's own 2-D embedding, a reference with no decoder. k-NN accuracy: a k-nearest-neighbour classifier "
         "fitted on the training codes, scored on the test codes. Trustworthiness (scikit-learn's formula, first "
         f"{res.trust_images:,} test images): how many of a code's k nearest neighbours are neighbours in pixel space "

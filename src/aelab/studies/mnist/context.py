@@ -15,7 +15,7 @@ from aelab.data.identity import DatasetIdentity
 from aelab.data.scaling import unit
 from aelab.evaluate import decode, knn_accuracy, mean_psnr, predict
 from aelab.latent import latent_grid
-from aelab.parametric_umap import FuzzyGraph, fuzzy_graph
+from aelab.parametric_umap import FuzzyGraph, graph_edges
 from aelab.studies.base import Session
 from aelab.studies.mnist.config import MnistConfig
 from aelab.studies.parts import Registry
@@ -111,18 +111,29 @@ class MnistRun(StudyRun):
         }
 
     @cached_property
-    def umap_graph(self) -> FuzzyGraph:
-        """UMAP's fuzzy graph of the training images (15 neighbours), for the UMAP-regularised AE."""
-        knn = "exact" if len(self.data.train) <= 80_000 else "nndescent"
-        return fuzzy_graph(self.data.train, n_neighbors=15, seed=self.cfg.seed, knn=knn)
+    def umap_fit(self):
+        """umap-learn fitted once on the training images (15 neighbours, seeded, one thread: reproducible).
 
-    def umap_embedding(self) -> Assessment:
-        """umap-learn's own 2-D embedding (no decoder): fitted on the training images, the test images transformed."""
+        Three things come from this one fit: the reference row of the compare part (its embedding, with
+        the test images transformed), the fuzzy graph the UMAP-regularised AE is trained on, and the
+        layout its encoder starts from.
+        """
         import umap
 
         reducer = umap.UMAP(n_components=2, n_neighbors=15, random_state=self.cfg.seed, n_jobs=1)
-        train_codes = reducer.fit_transform(unit(self.data.train.clone()).flatten(1).numpy()).astype(np.float32)
-        codes = reducer.transform(self.x_test.flatten(1).numpy()).astype(np.float32)
+        reducer.fit(unit(self.data.train.clone()).flatten(1).numpy())
+        return reducer
+
+    @cached_property
+    def umap_graph(self) -> FuzzyGraph:
+        """UMAP's fuzzy graph of the training images (umap-learn's own, 15 neighbours), for the UMAP-regularised AE."""
+        return graph_edges(self.umap_fit.graph_)
+
+    @cached_property
+    def umap_embedding(self) -> Assessment:
+        """umap-learn's own 2-D embedding (no decoder): fitted on the training images, the test images transformed."""
+        train_codes = np.asarray(self.umap_fit.embedding_, dtype=np.float32)
+        codes = self.umap_fit.transform(self.x_test.flatten(1).numpy()).astype(np.float32)
         return Assessment(float("nan"), float("nan"), x_hat=None, **self._code_scores(train_codes, codes))
 
     def scores(self, name: str) -> Assessment:

@@ -56,8 +56,10 @@ def prose(res: L2Result) -> str:
         else f"{res.labels[best]} separates the classes best"
     )
     return (
-        "Weight decay adds `wd * w` to every gradient inside Adam; the penalty adds `lambda * sum(w^2)` to the loss, "
-        "so its gradient is `2 * lambda * w` and Adam rescales it per parameter. Both pull the weights towards zero, "
+        "Weight decay adds `wd * w` to the gradient of every parameter inside Adam; the penalty `lambda * sum(w^2)` "
+        "covers the weight matrices only (biases free), and its gradient `2 * lambda * w` is added in the same Adam "
+        "step, which takes exactly the steps of the term written into the loss without a second pass over the "
+        "weights. Adam rescales both per parameter. Both pull the weights towards zero, "
         "but in a 2-D autoencoder the decoder can undo any scale of the codes, so the effect on the latent plane is "
         "not fixed in advance. Against the unregularised codes' mean spread, weight decay gives "
         f"{_effect(res.spread('weight_decay') / base)} and the penalty {_effect(res.spread('penalty') / base)}; "

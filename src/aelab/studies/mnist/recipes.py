@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aelab.losses import RECONSTRUCTION, cross_entropy, denoising, rae_l2, vae_elbo, with_weight_penalty
+from aelab.losses import RECONSTRUCTION, cross_entropy, denoising, rae_l2, vae_elbo
 from aelab.models.conv import MnistConvAutoencoder
 from aelab.models.judge import DigitJudge
 from aelab.models.mlp import MLPAutoencoder
 from aelab.models.registry import build
 from aelab.models.vae import VAE
-from aelab.parametric_umap import ab_params, spectral_codes, umap_objective
-from aelab.parametric_umap import warm_start as spectral_warm_start
+from aelab.parametric_umap import ab_params, standardised, umap_objective, warm_start
 from aelab.studies.recipe import Recipe
 
 if TYPE_CHECKING:
@@ -23,6 +22,7 @@ RAE_BETA = 1.0  # weight of ||z||^2 / 2 per image, as the VAE weighs mu^2 / 2
 # About 450k samples per autoencoder (8 epochs of full MNIST), within 8..20 epochs: the whole default
 # study then fits its budget on a 2-core CPU (README: timings).
 AE_BUDGET = {"samples": 450_000, "epoch_bounds": (8, 20)}
+UMAP_WARM_STEPS = 2000  # encoder steps (batch 256) regressing onto umap-learn's layout before fit (RESULTS.md)
 # The judge: about 240k samples (4 epochs of full MNIST, enough for ~99%), within 4..30 epochs.
 JUDGE_BUDGET = {"samples": 240_000, "epoch_bounds": (4, 30)}
 
@@ -54,7 +54,7 @@ RECIPES: dict[str, Recipe] = {
         _ae("ae2d_weight_decay", ("l2", "weight_decay"), "AE + weight decay", "ae2d_weight_decay",
             settings=lambda run: {"weight_decay": run.cfg.weight_decay}),
         _ae("ae2d_l2_penalty", ("l2", "penalty"), "AE + L2 penalty", "ae2d_l2_penalty",
-            objective=lambda run: with_weight_penalty(bce(run), run.cfg.l2_lambda)),
+            settings=lambda run: {"l2_penalty": run.cfg.l2_lambda}),
         _ae("bottleneck_128", ("explore", "bottleneck_128"), "MLP, bottleneck 128", build=lambda run: mlp(run, 128)),
         _ae("mse_loss", ("explore", "mse_loss"), "MLP, MSE loss", objective=lambda run: RECONSTRUCTION["mse"]),
         _ae("sigmoid_everywhere", ("explore", "sigmoid_everywhere"), "MLP, sigmoid hidden layers",
@@ -70,8 +70,8 @@ RECIPES: dict[str, Recipe] = {
             objective=lambda run: rae_l2(RAE_BETA, run.cfg.l2_lambda)),
         _ae("umap_ae", ("compare", "umap_ae"), "UMAP-regularised AE", "umap_ae",
             objective=lambda run: umap_objective(run.umap_graph, run.data.train, *ab_params(), run.cfg.umap_weight),
-            warm_start=lambda run, model: spectral_warm_start(
-                model, run.data.train, spectral_codes(run.umap_graph, seed=run.cfg.seed), seed=run.cfg.seed)),
+            warm_start=lambda run, model: warm_start(
+                model, run.data.train, standardised(run.umap_fit.embedding_), steps=UMAP_WARM_STEPS, seed=run.cfg.seed)),
         Recipe("judge", build=lambda run: DigitJudge(run.data.shape), objective=lambda run: cross_entropy,
                follows_epochs_flag=False, supervised=True, label="digit judge", **JUDGE_BUDGET),
     )
