@@ -32,7 +32,7 @@ _stopping = False  # the run is already ending for a known reason: a later SIGTE
 _pending: int | None = None
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+def on_sigterm(signum: int, frame: FrameType | None) -> None:
     """Record the signal, then raise (unless deferred).
 
     The record stays: Python runs a handler between any two bytecodes, also inside a ``__del__`` or a
@@ -77,7 +77,7 @@ def install_sigterm_handler() -> Callable[[], None]:
         return lambda: None
     previous = signal.getsignal(signal.SIGTERM)
     _pending, _deferring, _stopping = None, False, False
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGTERM, on_sigterm)
 
     def restore() -> None:
         global _pending, _deferring, _stopping

@@ -150,5 +150,15 @@ class RunLock:
         finally:
             os.close(fd)
 
+    def close_inherited(self) -> None:
+        """In a forked worker: close this process's copy of the lock's descriptor, leaving the lock alone.
+
+        An ``flock`` lasts while any copy of its descriptor is open, so a worker that kept its copy would
+        keep the folder locked after the run itself died.
+        """
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
     def __del__(self) -> None:
         self.release()

@@ -203,9 +203,10 @@ class Report:
         device: torch.device,
         wall_seconds: dict[str, float] | None = None,
         argv: list[str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         """State what produced these numbers: command, seed, versions, the processor or GPU, and the time
-        each part took (``wall_seconds``, the run's total under ``total``)."""
+        each part took (``wall_seconds``, the run's total under ``total``); ``extra``: more such lines."""
         from aelab import __version__
 
         argv = (COMMAND or sys.argv) if argv is None else argv
@@ -218,6 +219,7 @@ class Report:
             "device": f"{device.type} ({processor_name(device)})",
             "threads": torch.get_num_threads(),
             "world_size": get_dist().world_size,
+            **(extra or {}),
         }
         self.metrics["run"] = dict(info)
         lines = [f"- **{k}**: `{v}`" for k, v in info.items()]

@@ -71,6 +71,11 @@ class TrainLog:
         if path is not None and get_dist().is_main:
             path.parent.mkdir(parents=True, exist_ok=True)
 
+    def reserve(self, models: Sequence[str]) -> None:
+        """Keep these models' rows in this order, whichever finishes training first (side-by-side training)."""
+        for model in models:
+            self.rows.setdefault(model, [])
+
     def set(self, model: str, history: list[dict]) -> None:
         self.rows[model] = [{"model": model, **{k: h[k] for k in self.FIELDS[1:]}} for h in history]
         if self.path is not None and get_dist().is_main:
@@ -231,6 +236,7 @@ def fit(
     log: TrainLog | None = None,
     targets: tuple[torch.Tensor, torch.Tensor] | None = None,
     on_epoch: Sequence[EpochHook] = (),
+    bar: bool = True,
 ) -> list[dict]:
     """Train ``model`` in place and return its per-epoch history; resumes from ``checkpoint``.
 
@@ -238,7 +244,8 @@ def fit(
     judge). Each batch's targets are cut by the same indices as its images and the objective is
     called as ``objective(model, x, noise, y)``; without them it is ``objective(model, x, noise)``.
     ``on_epoch``: hooks called after each finished epoch's checkpoint as ``hook(name, model, record)``
-    (e.g. the TensorBoard writer); the model is in eval mode during the call.
+    (e.g. the TensorBoard writer); the model is in eval mode during the call. ``bar``: the progress bar
+    (a worker process training beside others has none: bars of several processes overwrite each other).
     """
     d = get_dist()
     amp = use_amp(cfg, device)
@@ -281,10 +288,10 @@ def fit(
 
     net = wrap_model(model, cfg, device)
 
-    bar = tqdm(  # updated by hand inside the epoch's try: a signal during its refresh is still caught there
+    progress = tqdm(  # updated by hand inside the epoch's try: a signal during its refresh is still caught there
         desc=name,
         unit="epoch",
-        disable=None if d.is_main else True,
+        disable=None if d.is_main and bar else True,
         leave=False,
         initial=start,
         total=cfg.epochs,
@@ -320,8 +327,8 @@ def fit(
                     "lr": scheduler.get_last_lr()[0],
                 }
             )
-            bar.set_postfix(train=f"{train_loss:.4g}", test=f"{test_loss:.4g}", refresh=False)
-            bar.update(1)
+            progress.set_postfix(train=f"{train_loss:.4g}", test=f"{test_loss:.4g}", refresh=False)
+            progress.update(1)
             if d.is_main:
                 tqdm.write(
                     f"[{name}] epoch {epoch + 1}/{cfg.epochs}  train {train_loss:.5g}  test {test_loss:.5g}  "
@@ -351,7 +358,7 @@ def fit(
                 for hook in on_epoch:
                     hook(name, model, history[-1])
         except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (aelab.errors.Terminated)
-            bar.close()
+            progress.close()
             done = epoch + saved
             what, code = (
                 ("terminated (SIGTERM)", TERMINATED_EXIT)
@@ -364,14 +371,14 @@ def fit(
         except RuntimeError as e:  # under torchrun: a collective whose peer died (gloo: "Connection reset by peer")
             if not (d.enabled and _peer_lost(e)):
                 raise
-            bar.close()
+            progress.close()
             done = epoch + saved
             raise TrainingInterrupted(
                 f"rank {d.rank} lost another rank while training {name} (epoch {done + 1}): it stopped or died, "
                 f"see its own output; {_kept(checkpoint, done)}",
                 PEER_LOST_EXIT,
             ) from None
-    bar.close()
+    progress.close()
     _stop_if_any_rank_was_terminated(device)
     model.eval()
     return history

@@ -62,6 +62,7 @@ class Session:
         metrics_key: Sequence[str] | None = None,
         init_from: nn.Module | None = None,
         start: Callable[[nn.Module], Any] | None = None,
+        worker: bool = False,
     ) -> nn.Module:
         """Train (or resume, or reload when finished) ``model`` under checkpoint ``name``.
 
@@ -73,9 +74,12 @@ class Session:
         metrics.json, default ``[name]``), so ``aelab evaluate`` can rebuild it later.
         ``init_from``: start from that trained model's weights (a warm start) instead of a fresh draw;
         a checkpoint of ``name``, when there is one, still takes precedence. ``start(model)``: another
-        deterministic start, run only when there is no checkpoint of ``name`` yet.
+        deterministic start, run only when there is no checkpoint of ``name`` yet. ``worker``: called in a
+        worker process of :mod:`aelab.studies.workers`, which writes the checkpoint only (no log, no
+        ``models.json``, no hooks, no bar): the main process reloads the model and does the rest.
         """
-        self._describe(name, model, prepare, metrics_key)
+        if not worker:
+            self._describe(name, model, prepare, metrics_key)
         _reinitialise(model, cfg.seed)
         if init_from is not None:
             model.load_state_dict(init_from.state_dict())
@@ -92,13 +96,14 @@ class Session:
             replace(cfg),
             self.device,
             self.run.checkpoint(name),
-            self.log,
+            None if worker else self.log,
             targets=targets,
-            on_epoch=self.hooks,
+            on_epoch=() if worker else self.hooks,
+            bar=not worker,
         )
         return model
 
-    def train(self, recipe: Recipe, run: Any, init_from: nn.Module | None = None) -> nn.Module:
+    def train(self, recipe: Recipe, run: Any, init_from: nn.Module | None = None, worker: bool = False) -> nn.Module:
         """Train (or resume, or reload) the model of ``recipe`` for ``run`` (the study's run context)."""
         data = run.data
         targets = (data.train_labels, data.test_labels) if recipe.supervised else None
@@ -114,6 +119,7 @@ class Session:
             metrics_key=recipe.key,
             init_from=init_from,
             start=None if recipe.warm_start is None else functools.partial(recipe.warm_start, run),
+            worker=worker,
         )
 
     def write_config(self, cfg: Any) -> None:

@@ -102,6 +102,14 @@ class StudyConfig:
     resume: bool = option(False, "continue a stopped run in --out from its checkpoints", kind=bool)
     overwrite: bool = option(False, "start afresh in an --out that already holds a run", kind=bool)
     compile: bool = option(False, "torch.compile the models (helps on GPUs)", kind=bool)
+    jobs: int = option(
+        0,
+        "worker processes that train a study's MLPs side by side on a CPU, one thread each (0: one per core; "
+        "1: none); the numbers do not change",
+        kind=int,
+        low=0,
+        strict=False,
+    )
     tensorboard: Path | None = option(
         None, "also write TensorBoard logs (losses, lr, reconstructions, embeddings) to this folder", kind=Path
     )

@@ -16,7 +16,11 @@ from aelab.errors import UserError
 
 @dataclass(frozen=True)
 class Part:
-    """One part: ``name`` for ``--parts``, ``title`` for the help, ``sections`` it writes (numbered)."""
+    """One part: ``name`` for ``--parts``, ``title`` for the help, ``sections`` it writes (numbered).
+
+    ``models``: the recipes the part will ask ``run.model`` for. A hint, not a contract (models stay
+    lazy): with ``--jobs`` the run trains those of all selected parts side by side before the parts run.
+    """
 
     name: str
     title: str
@@ -24,6 +28,7 @@ class Part:
     write: Callable[[Any, Any], None]
     default: bool = True
     sections: int = 1
+    models: tuple[str, ...] = ()
 
 
 class Registry:

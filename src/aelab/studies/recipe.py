@@ -43,6 +43,8 @@ class Recipe:
     - ``follows_epochs_flag``: ``--epochs`` overrides the budget (not for the digit judge, which must be
       accurate whatever the autoencoders get).
     - ``supervised``: trained against the data's labels (see ``aelab.train.fit``'s ``targets``).
+    - ``parallel``: the model trains to the same bits at any CPU thread count (plain linear layers), so
+      ``--jobs`` may train it in a one-thread worker process (:mod:`aelab.studies.workers`).
     - ``label``: how tables and figures name the model; ``short``: its key in cross-model tables
       (``compare.<short>`` in metrics.json).
     """
@@ -59,6 +61,7 @@ class Recipe:
     settings: Callable[[Any], Mapping[str, Any]] = field(default=lambda run: {})
     follows_epochs_flag: bool = True
     supervised: bool = False
+    parallel: bool = False
     label: str = ""
     short: str = ""
 

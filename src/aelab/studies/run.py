@@ -40,6 +40,7 @@ class StudyRun:
         self.device = session.device
         self.part: Part | None = None
         self.wall_seconds: dict[str, float] = {}
+        self.workers = 1  # processes that trained models side by side (``--jobs``; 1: none)
         self._models: dict[str, nn.Module] = {}
         self.tensorboard: Any = None
 
@@ -109,8 +110,19 @@ class StudyRun:
         job(self)
         self.wall_seconds[name] = time.perf_counter() - t0
 
+    def train_ahead(self) -> None:
+        """With ``--jobs`` (and models to share): train every model the selected parts name, side by side."""
+        from aelab.studies.workers import train_side_by_side
+
+        names = [n for part in self.registry if part.name in self.cfg.parts for n in part.models]
+        t0 = time.perf_counter()
+        self.workers = train_side_by_side(self, names)
+        if self.workers > 1:
+            self.wall_seconds["training_side_by_side"] = time.perf_counter() - t0
+
     def run_parts(self) -> None:
-        """Each selected part in registry order: compute its result, then write it; timed."""
+        """Each selected part in registry order (after :meth:`train_ahead`): compute its result, then write it; timed."""
+        self.train_ahead()
         for part in self.registry:
             if part.name not in self.cfg.parts:
                 continue
@@ -132,7 +144,12 @@ class StudyRun:
             "Train (solid) and held-out (dashed) loss of every model.",
         )
         total = time.perf_counter() - started
-        r.provenance(self.cfg.seed, self.device, {**self.wall_seconds, "total": total})
+        r.provenance(
+            self.cfg.seed,
+            self.device,
+            {**self.wall_seconds, "total": total},
+            extra={"training_processes": self.workers},
+        )
         r.write()
         if self.tensorboard is not None:
             self.tensorboard.close()

@@ -67,4 +67,4 @@ def write(run: MnistRun, res: AeResult) -> None:
     r.text(prose(res, run.identity.item))
 
 
-PART = Part("ae", "Autoencoder with a 2-D bottleneck (BCE)", compute, write)
+PART = Part("ae", "Autoencoder with a 2-D bottleneck (BCE)", compute, write, models=("ae2d",))

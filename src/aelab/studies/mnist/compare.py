@@ -412,4 +412,5 @@ PART = Part(
     write,
     default=False,
     sections=3,
+    models=("judge", *CONTENDERS),
 )

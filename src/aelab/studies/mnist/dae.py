@@ -109,4 +109,4 @@ def write(run: MnistRun, res: DaeResult) -> None:
     r.text(prose(res, run.identity.detail))
 
 
-PART = Part("dae", "Denoising autoencoders (input + 0.4 x N(0,1))", compute, write)
+PART = Part("dae", "Denoising autoencoders (input + 0.4 x N(0,1))", compute, write, models=("dae_b2", "dae_b32"))

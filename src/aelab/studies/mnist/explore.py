@@ -71,4 +71,6 @@ def write(run: MnistRun, res: ExploreResult) -> None:
     r.text(prose(res))
 
 
-PART = Part("explore", "Explorations: bottleneck, loss, activation, architecture", compute, write)
+PART = Part(
+    "explore", "Explorations: bottleneck, loss, activation, architecture", compute, write, models=("ae2d", *VARIANTS)
+)

@@ -89,4 +89,6 @@ def write(run: MnistRun, res: L2Result) -> None:
     r.text(prose(res))
 
 
-PART = Part("l2", "L2 regularisation: weight decay vs. an explicit penalty", compute, write)
+PART = Part(
+    "l2", "L2 regularisation: weight decay vs. an explicit penalty", compute, write, models=tuple(VARIANTS.values())
+)

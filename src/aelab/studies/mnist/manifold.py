@@ -61,4 +61,4 @@ def write(run: MnistRun, res: ManifoldResult) -> None:
     r.text(prose(res.inside))
 
 
-PART = Part("manifold", "Decoding a uniform grid of the latent plane", compute, write)
+PART = Part("manifold", "Decoding a uniform grid of the latent plane", compute, write, models=("ae2d",))

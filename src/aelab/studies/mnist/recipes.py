@@ -39,8 +39,11 @@ def bce(run: MnistRun) -> Objective:
 
 
 def _ae(name: str, key: tuple[str, ...], label: str, short: str = "", **kw) -> Recipe:
+    """An autoencoder recipe with the study's budget: by default the MLP with BCE, which ``--jobs`` may train
+    in a worker process (``parallel``: linear layers give the same bits at any thread count)."""
     kw.setdefault("build", lambda run: mlp(run))
     kw.setdefault("objective", bce)
+    kw.setdefault("parallel", True)
     return Recipe(name, metrics_key=key, label=label, short=short, **AE_BUDGET, **kw)
 
 
@@ -59,10 +62,10 @@ RECIPES: dict[str, Recipe] = {
         _ae("mse_loss", ("explore", "mse_loss"), "MLP, MSE loss", objective=lambda run: RECONSTRUCTION["mse"]),
         _ae("sigmoid_everywhere", ("explore", "sigmoid_everywhere"), "MLP, sigmoid hidden layers",
             build=lambda run: mlp(run, 2, "sigmoid")),
-        # fp32 for the CNN on CPU: oneDNN's bf16 convolutions pay a long one-off kernel set-up per shape
-        # (benchmarks/RESULTS.md), which a model this small never earns back
+        # fp32 for the CNN on CPU: bf16 convolutions are no faster at this size (benchmarks/RESULTS.md); not
+        # parallel: a convolution's backward pass sums in an order that depends on the thread count
         _ae("cnn", ("explore", "cnn"), "CNN", build=lambda run: build(MnistConvAutoencoder, image_shape=run.data.shape, bottleneck=2),
-            settings=lambda run: {"cpu_amp": False}),
+            settings=lambda run: {"cpu_amp": False}, parallel=False),
         _ae("vae2d", ("compare", "vae"), "VAE", "vae",
             build=lambda run: build(VAE, image_shape=run.data.shape, hidden=run.hidden, bottleneck=2),
             objective=lambda run: vae_elbo()),
