@@ -15,7 +15,9 @@ medians over rounds. The reference is the fp32 GEMM (2048x2048 matmul), measured
 and the bf16 GEMM as well when a path trains under bf16 autocast. Model FLOPs per sample come from
 ``torch.utils.flop_counter`` (matmuls and convolutions, forward and backward). For MNIST a last stage
 measures time to quality: the seconds aelab's path needs to reach the held-out loss the seed-style loop has
-after one epoch (``--baseline-samples``), against the seed loop's own seconds. Both loops run in the
+after one epoch (``--baseline-samples``), against the seed loop's own seconds. On a CPU with two or more
+cores each round also times the MNIST path as ``aelab mnist`` trains its MLPs by default (``--jobs``):
+one forked one-thread copy per core, side by side; their samples/s add up. Both loops run in the
 same process with the same threads (and aelab's ``OMP_WAIT_POLICY``), so the ratio measures the
 loops, not the environment. Data come from ``../shared/data`` (next to the repository) when present,
 otherwise generated arrays and JPEGs of the same shapes. A table goes to stdout, everything to ``--json``.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -53,6 +56,7 @@ from aelab.models.conv import ConvAutoencoder
 from aelab.models.mlp import MLPAutoencoder
 from aelab.runtime import configure_torch, resolve_device
 from aelab.speed import make_optimizer, resident, use_amp, use_channels_last
+from aelab.studies.workers import usable_cores
 from aelab.train import TrainConfig, load_batch, train_step, wrap_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -171,6 +175,28 @@ class Loop:
             elapsed = time.perf_counter() - t0
             if elapsed >= seconds:
                 return n, elapsed
+
+
+_FORKED: Loop | None = None  # the path a side-by-side worker inherits when forked
+
+
+def _one_thread_slice(seconds: float) -> tuple[int, float]:
+    assert _FORKED is not None
+    torch.set_num_threads(1)
+    for _ in range(3):  # warm-up at one thread
+        _FORKED.step()
+    return _FORKED.run(seconds)
+
+
+def side_by_side(path: Loop, seconds: float, workers: int) -> float:
+    """Samples/s of ``workers`` one-thread copies of ``path`` training at once (``aelab mnist --jobs``), summed."""
+    global _FORKED
+    _FORKED = path
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            return sum(n / t for n, t in pool.map(_one_thread_slice, [seconds] * workers))
+    finally:
+        _FORKED = None
 
 
 class SeedPath(Loop):
@@ -477,6 +503,7 @@ def run(args: argparse.Namespace, tmp: Path, argv: list[str]) -> dict:
     setup_s = time.perf_counter() - t_setup
 
     any_bf16 = any(pair["aelab"].amp for pair in paths.values())
+    workers = usable_cores() if device.type == "cpu" and sys.platform.startswith("linux") else 1
     rounds: list[dict] = []
     for r in range(args.rounds):
         row: dict = {"gemm_gflops": gemm_gflops(device, min(1.5, slice_s))}
@@ -491,6 +518,8 @@ def run(args: argparse.Namespace, tmp: Path, argv: list[str]) -> dict:
                     row[f"{name}.seed_data_share"] = (pair["seed"].fetch_s - fetched) / t
             load = pair["aelab"].load_seconds()
             row[f"{name}.data_share"] = load * row[f"{name}.aelab"] / pair["aelab"].batch_size
+            if name == "mnist" and workers > 1:
+                row["mnist.side_by_side"] = side_by_side(pair["aelab"], slice_s, workers)
         rounds.append(row)
         print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()), file=sys.stderr)
 
@@ -555,6 +584,22 @@ def run(args: argparse.Namespace, tmp: Path, argv: list[str]) -> dict:
         }
         if "decode_once_s" in s:
             entry["decode_once_s"] = round(s["decode_once_s"], 3)
+        if f"{name}.side_by_side" in rounds[0]:  # the study's default on this CPU: one-thread workers side by side
+            entry["side_by_side"] = {
+                "workers": workers,
+                "samples_per_s": med(f"{name}.side_by_side"),
+                "speedup_vs_seed": statistics.median(
+                    row[f"{name}.side_by_side"] / row[f"{name}.seed"] for row in rounds
+                ),
+                "fraction_of_gemm": statistics.median(
+                    s["flops"] * row[f"{name}.side_by_side"] / 1e9 / row["gemm_gflops"] for row in rounds
+                ),
+                "fraction_of_bf16_gemm": statistics.median(
+                    s["flops"] * row[f"{name}.side_by_side"] / 1e9 / row["gemm_bf16_gflops"] for row in rounds
+                )
+                if any_bf16
+                else None,
+            }
         result["models"][name] = entry
     if "mnist" in setups and args.baseline_samples > 0:
         ttl = time_to_loss(setups["mnist"], setups["mnist"]["u8"], args, device)
@@ -596,6 +641,15 @@ def print_table(result: dict) -> None:
             f"{e['label']:<40} {'bf16' if e['bf16_autocast'] else 'fp32':>5} {e['seed_samples_per_s']:>8.0f} "
             f"{e['aelab_samples_per_s']:>8.0f} {e['speedup_vs_seed']:>7.2f}x {e['flops_per_sample'] / 1e6:>10.1f} "
             f"{e['aelab_gflops']:>8.1f} {e['aelab_fraction_of_gemm']:>12.0%} {bf16:>12} {e['data_share']:>6.1%}",
+            file=out,
+        )
+    side = result["models"].get("mnist", {}).get("side_by_side")
+    if side:
+        bf16 = "" if side["fraction_of_bf16_gemm"] is None else f", {side['fraction_of_bf16_gemm']:.0%} of bf16 GEMM"
+        print(
+            f"MNIST side by side ({side['workers']} one-thread processes, as aelab mnist --jobs): "
+            f"{side['samples_per_s']:.0f} samples/s, {side['speedup_vs_seed']:.2f}x the seed loop, "
+            f"{side['fraction_of_gemm']:.0%} of fp32 GEMM{bf16}",
             file=out,
         )
     ttl = result["models"].get("mnist", {}).get("time_to_baseline_loss")

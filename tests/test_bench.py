@@ -60,6 +60,12 @@ def test_json_has_every_key(result: tuple[dict, Path, str]) -> None:
     assert ttl["aelab_seconds"] > 0 and ttl["aelab_samples"] % 32 == 0 and ttl["speedup"] > 0
     assert ttl["reached"] == (ttl["aelab_loss"] <= ttl["baseline_loss"])
     assert "dogs" in written["models"] and "time_to_baseline_loss" not in written["models"]["dogs"]
+    side = written["models"]["mnist"].get("side_by_side")
+    if bench.usable_cores() > 1:  # one-thread copies side by side, as aelab mnist --jobs trains
+        assert side["workers"] == bench.usable_cores() and side["samples_per_s"] > 0 and side["speedup_vs_seed"] > 0
+        assert side["fraction_of_gemm"] > 0 and "side by side" in result[2]
+    else:
+        assert side is None
 
 
 @pytest.mark.slow  # one tiny benchmark run: ~8 s on a quiet 2-core CPU
