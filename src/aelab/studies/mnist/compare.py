@@ -74,7 +74,10 @@ class CompareResult:
     shown: dict[tuple[str, str], torch.Tensor] = field(default_factory=dict)
     n_codes: int = N_CODES
     n_shown: int = 100
-    started: float = 0.0  # perf_counter when the part began: compare.seconds is the part's wall time, training included
+    # perf_counter when the part began: compare.seconds is the part's wall time, with the training of any model
+    # not trained before it (with --jobs, the run trains the parts' models side by side first and times that
+    # under run.wall_seconds.training_side_by_side)
+    started: float = 0.0
 
 
 def _judge(run: MnistRun) -> JudgeResult:
