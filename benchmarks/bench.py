@@ -556,9 +556,9 @@ def run(args: argparse.Namespace, tmp: Path, argv: list[str]) -> dict:
     if any_bf16:
         result["gemm_bf16_gflops"] = med("gemm_bf16_gflops")
 
-    def fraction(name: str, gemm_key: str) -> float:
-        """Achieved model GFLOP/s over the GEMM figure, round by round (both saw the same load), median."""
-        return statistics.median(setups[name]["flops"] * row[f"{name}.aelab"] / 1e9 / row[gemm_key] for row in rounds)
+    def fraction(name: str, gemm_key: str, path: str = "aelab") -> float:
+        """A path's model GFLOP/s over the GEMM figure, round by round (both saw the same load), median."""
+        return statistics.median(setups[name]["flops"] * row[f"{name}.{path}"] / 1e9 / row[gemm_key] for row in rounds)
 
     for name, s in setups.items():
         aelab_sps, seed_sps = med(f"{name}.aelab"), med(f"{name}.seed")
@@ -591,14 +591,8 @@ def run(args: argparse.Namespace, tmp: Path, argv: list[str]) -> dict:
                 "speedup_vs_seed": statistics.median(
                     row[f"{name}.side_by_side"] / row[f"{name}.seed"] for row in rounds
                 ),
-                "fraction_of_gemm": statistics.median(
-                    s["flops"] * row[f"{name}.side_by_side"] / 1e9 / row["gemm_gflops"] for row in rounds
-                ),
-                "fraction_of_bf16_gemm": statistics.median(
-                    s["flops"] * row[f"{name}.side_by_side"] / 1e9 / row["gemm_bf16_gflops"] for row in rounds
-                )
-                if any_bf16
-                else None,
+                "fraction_of_gemm": fraction(name, "gemm_gflops", "side_by_side"),
+                "fraction_of_bf16_gemm": fraction(name, "gemm_bf16_gflops", "side_by_side") if any_bf16 else None,
             }
         result["models"][name] = entry
     if "mnist" in setups and args.baseline_samples > 0:

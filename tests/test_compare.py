@@ -194,5 +194,7 @@ def test_compare_end_to_end_reuses_the_studys_models(tiny_mnist, tmp_path):
     assert main([*argv, "--parts", "compare", "--resume"]) == 0
     assert {p.name: p.read_bytes() for p in (out / "checkpoints").glob("*.pt")} == ckpts
     again = json.loads((out / "metrics.json").read_text())["compare"]
-    assert again.pop("seconds") < m["compare"].pop("seconds")  # nothing trained the second time
+    # nothing trained the second time: the checkpoints above are byte-identical (the part's seconds are no
+    # test of that: with --jobs the first run trains ahead of the part too)
+    assert again.pop("seconds") > 0 and m["compare"].pop("seconds") > 0
     assert again == m["compare"]

@@ -27,7 +27,8 @@ from aelab.studies.workers import worker_count
 from conftest import write_mnist_folder
 
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
-SLOW = ("--hidden", "64", "--epochs", "40", "--batch-size", "8", "--device", "cpu")  # seconds of training per model
+EPOCHS = 80  # about 60 ms each here: after the first checkpoint, seconds for a signal to land mid-run on a loaded CI
+SLOW = ("--hidden", "64", "--epochs", str(EPOCHS), "--batch-size", "8", "--device", "cpu")
 DAE = ("dae_b2", "dae_b32")
 
 
@@ -144,7 +145,7 @@ def test_sigterm_while_workers_train_exits_143_with_what_each_kept_and_resumes_t
     assert len(lines) == 1 and lines[0].startswith("aelab: terminated (SIGTERM) while training side by side: "), err
     for name in DAE:
         done = load_checkpoint(out / "checkpoints" / f"{name}.pt")["epoch"]
-        assert 1 <= done < 40
+        assert 1 <= done < EPOCHS
         assert f"{name}, at epoch {done + 1}: checkpoint" in lines[0] and f"keeps {done} finished" in lines[0], err
     assert lines[0].endswith("continue with --resume"), err
     assert not _workers_of(out), "a worker outlived the run"

@@ -35,7 +35,7 @@ from typing import Any
 import torch
 
 from aelab import faults
-from aelab.errors import Terminated, TrainingInterrupted, UserError
+from aelab.errors import INTERRUPTED_EXIT, TERMINATED_EXIT, Terminated, TrainingInterrupted, UserError
 
 STOP_WAIT_S = 120.0  # how long a stopped worker may take to finish its checkpoint write and say so
 
@@ -103,7 +103,9 @@ def _poolable(recipe: Any) -> bool:
 
 def _stopped(e: KeyboardInterrupt, kept: list[str]) -> TrainingInterrupted:
     """One line for a run stopped while its workers trained: what stopped it, and what each worker kept."""
-    what, code = ("terminated (SIGTERM)", 143) if isinstance(e, Terminated) else ("interrupted", 130)
+    what, code = (
+        ("terminated (SIGTERM)", TERMINATED_EXIT) if isinstance(e, Terminated) else ("interrupted", INTERRUPTED_EXIT)
+    )
     said = "; ".join(kept) or "checkpoints of finished epochs are kept"
     return TrainingInterrupted(f"{what} while training side by side: {said}", code)
 
