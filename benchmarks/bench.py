@@ -21,13 +21,24 @@ one forked one-thread copy per core, side by side; their samples/s add up. Both 
 same process with the same threads (and aelab's ``OMP_WAIT_POLICY``), so the ratio measures the
 loops, not the environment. Data come from ``../shared/data`` (next to the repository) when present,
 otherwise generated arrays and JPEGs of the same shapes. A table goes to stdout, everything to ``--json``.
+
+Sustained speed: short interleaved slices start from models that have barely trained, and some CPUs
+slow down only later (subnormal floats fill gradients and Adam's moments as training converges, and some
+Intel cores take a slow path on them). So a last stage trains a fresh copy of each model on aelab's path
+for ``--sustained-epochs`` passes over the MNIST training set (dogs: ``--sustained-steps`` steps), in
+``--windows`` equal windows, and reports the first window's samples/s, the last's and their ratio (the
+drift: 1 is steady, below 0.8 a stall). Subnormals are flushed to zero as in the studies
+(``--subnormals keep`` measures the stall itself). The GEMM reference is the median of several warmed-up
+runs in every round, with its spread over all runs. Every output names the CPU model and its bf16 features.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
+import math
 import multiprocessing
 import os
 import platform
@@ -53,9 +64,18 @@ from aelab.data.photos import decode_folder, find_photos
 from aelab.data.scaling import signed, unit
 from aelab.losses import RECONSTRUCTION
 from aelab.models.conv import ConvAutoencoder
+from aelab.models.jscc import JSCCAutoencoder
 from aelab.models.mlp import MLPAutoencoder
 from aelab.runtime import configure_torch, resolve_device
-from aelab.speed import make_optimizer, resident, use_amp, use_channels_last
+from aelab.speed import (
+    cpu_bf16_supported,
+    flushing_subnormals,
+    make_optimizer,
+    resident,
+    subnormals_flushed,
+    use_amp,
+    use_channels_last,
+)
 from aelab.studies.workers import usable_cores
 from aelab.train import TrainConfig, load_batch, train_step, wrap_model
 
@@ -284,6 +304,25 @@ class AelabPath(Loop):
 # ---------------------------------------------------------------- references
 
 
+GEMM_RUNS = 3  # warmed-up GEMM runs per round; the round's figure is their median
+
+
+def gemm_runs(
+    device: torch.device, seconds: float, dtype: torch.dtype = torch.float32, runs: int = GEMM_RUNS
+) -> list[float]:
+    """``runs`` GEMM measurements of ``seconds / runs`` each, after one warm-up run of the same length."""
+    each = seconds / runs
+    gemm_gflops(device, each, dtype)
+    return [gemm_gflops(device, each, dtype) for _ in range(runs)]
+
+
+def spread(values: list[float]) -> dict:
+    """Median, minimum and maximum of repeated measurements, and (max - min) / median."""
+    mid = statistics.median(values)
+    return {"median": mid, "min": min(values), "max": max(values), "spread": (max(values) - min(values)) / mid,
+            "runs": len(values)}  # fmt: skip
+
+
 def gemm_gflops(device: torch.device, seconds: float, dtype: torch.dtype = torch.float32, n: int = 2048) -> float:
     """Dense n x n matmul speed: the practical peak the models' GEMMs and convolutions aim at."""
     a = torch.randn(n, n, device=device, dtype=dtype)
@@ -315,6 +354,30 @@ def flops_per_sample(model: torch.nn.Module, objective: Objective, x: torch.Tens
         objective(model, x, None).backward()
     model.zero_grad(set_to_none=True)
     return counter.get_total_flops() / len(x)
+
+
+# ---------------------------------------------------------------- sustained speed
+
+
+def sustained(path: Loop, steps: int, windows: int) -> dict:
+    """Samples/s of ``path`` in ``windows`` equal windows over ``steps`` steps: first, last and drift = last / first."""
+    per = max(1, steps // windows)
+    speeds = []
+    for _ in range(windows):
+        _sync(path.device)
+        t0 = time.perf_counter()
+        for _ in range(per):
+            path.step()
+        _sync(path.device)
+        speeds.append(per * path.batch_size / (time.perf_counter() - t0))
+    return {
+        "steps": per * windows,
+        "samples": per * windows * path.batch_size,
+        "windows_samples_per_s": speeds,
+        "first_window_samples_per_s": speeds[0],
+        "last_window_samples_per_s": speeds[-1],
+        "drift": speeds[-1] / speeds[0],
+    }
 
 
 # ---------------------------------------------------------------- time to the baseline's test loss
@@ -397,7 +460,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="study",
         help="bf16 autocast on CPU (default: as the study)",
     )
-    p.add_argument("--only", choices=("mnist", "dogs"), default=None, help="benchmark one model only")
+    p.add_argument("--only", choices=("mnist", "dogs"), default=None, help="benchmark one study's models only")
     p.add_argument("--seed-batch", type=int, default=SEED_BATCH, help=f"the seed loop's batch (default: {SEED_BATCH})")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per path before measuring (default: 3)")
     p.add_argument("--photos", type=int, default=2048, help="photos to generate when the real ones are absent")
@@ -409,10 +472,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(default: one epoch of the 50,000 images not held out; 0 skips the stage)",
     )
     p.add_argument("--held-out", type=int, default=10_000, help="MNIST time-to-loss: held-out images (default: 10,000)")
+    p.add_argument(
+        "--sustained-epochs",
+        type=float,
+        default=2.0,
+        help="sustained stage: passes over the MNIST training set (default: 2; 0 skips the stage)",
+    )
+    p.add_argument("--sustained-steps", type=int, default=1500, help="sustained stage: dogs steps (default: 1,500)")
+    p.add_argument("--windows", type=int, default=10, help="sustained stage: timing windows (default: 10)")
+    p.add_argument(
+        "--subnormals",
+        choices=("flush", "keep"),
+        default="flush",
+        help="flush subnormal floats to zero on the CPU, as the studies do (default), or keep them",
+    )
     return p.parse_args(argv)
 
 
-def study_config(study: str, args: argparse.Namespace) -> TrainConfig:
+def study_config(study: str, args: argparse.Namespace, arch: str = "lab") -> TrainConfig:
     """The training settings ``aelab <study>`` uses by default, so the benchmark measures what users get.
 
     Batch sizes come from the studies' configs; ``cpu_amp`` mirrors the ``TrainConfig`` each study
@@ -424,11 +501,14 @@ def study_config(study: str, args: argparse.Namespace) -> TrainConfig:
         batch, cpu_amp, lr = args.mnist_batch or MnistConfig().batch_size, True, MnistConfig().lr
     else:
         from aelab.studies.dogs import DogsConfig
+        from aelab.studies.dogs.recipes import CLIP_GRAD, LR
 
-        batch, cpu_amp, lr = args.dogs_batch or DogsConfig().batch_size, True, 2e-3  # the lab layout's rate
+        batch, cpu_amp, lr = args.dogs_batch or DogsConfig().batch_size, True, LR[arch]
+        clip = CLIP_GRAD[arch]
     return TrainConfig(
         batch_size=batch,
         lr=lr,
+        clip_grad=clip if study == "dogs" else 0.0,
         compile=args.compile,
         channels_last={"auto": None, "on": True, "off": False}[args.channels_last],
         cpu_amp={"study": cpu_amp, "on": True, "off": False}[args.cpu_amp],
@@ -438,7 +518,13 @@ def study_config(study: str, args: argparse.Namespace) -> TrainConfig:
 def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark; returns what it writes to ``--json``."""
     args = parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="aelab-bench-") as tmp:
+    device = resolve_device(args.device)
+    as_found = contextlib.nullcontext(subnormals_flushed())  # --subnormals keep: measure the CPU as it is
+    with (
+        tempfile.TemporaryDirectory(prefix="aelab-bench-") as tmp,
+        flushing_subnormals(device) if args.subnormals == "flush" else as_found as flushed,
+    ):
+        args.subnormals_flushed = flushed
         return run(args, Path(tmp), sys.argv[1:] if argv is None else argv)
 
 
@@ -466,6 +552,7 @@ def run(args: argparse.Namespace, tmp: Path, argv: list[str]) -> dict:
             "aelab": lambda cfg=cfg, u8=u8: (u8, unit, cfg),
             "batch": cfg.batch_size,
             "u8": u8,
+            "sustained_steps": math.ceil(args.sustained_epochs * len(u8) / cfg.batch_size),
         }
     if "dogs" in studies:
         folder, source = dog_folder(args.data / "dogs", tmp, args.photos)
@@ -473,18 +560,23 @@ def run(args: argparse.Namespace, tmp: Path, argv: list[str]) -> dict:
         u8, files = decode_all(folder)
         decode_s = time.perf_counter() - t0
         source = f"{len(files)} {source}" if source.startswith("photos") else source
-        cfg = study_config("dogs", args)
-        setups["dogs"] = {
-            "label": "dogs conv AE (lab layout, 16x8x8 code)",
-            "source": source,
-            "make": ConvAutoencoder,
-            "objective": RECONSTRUCTION["mse"],
-            "sample": signed(u8[:4].clone()),
-            "seed": lambda files=files: SeedDogs(files),
-            "aelab": lambda cfg=cfg, u8=u8: (u8, signed, cfg),
-            "batch": cfg.batch_size,
-            "decode_once_s": decode_s,
-        }
+        for name, arch, make, label in (
+            ("dogs_jscc", "jscc", JSCCAutoencoder, "dogs JSCC AE (default, 16x8x8 code)"),
+            ("dogs", "lab", ConvAutoencoder, "dogs conv AE (lab layout, 16x8x8 code)"),
+        ):
+            cfg = study_config("dogs", args, arch)
+            setups[name] = {
+                "label": label,
+                "source": source,
+                "make": make,
+                "objective": RECONSTRUCTION["mse"],
+                "sample": signed(u8[:4].clone()),
+                "seed": lambda files=files: SeedDogs(files),
+                "aelab": lambda cfg=cfg, u8=u8: (u8, signed, cfg),
+                "batch": cfg.batch_size,
+                "decode_once_s": decode_s,
+                "sustained_steps": args.sustained_steps,
+            }
 
     paths: dict[str, dict[str, Loop]] = {}
     for name, s in setups.items():
@@ -505,10 +597,14 @@ def run(args: argparse.Namespace, tmp: Path, argv: list[str]) -> dict:
     any_bf16 = any(pair["aelab"].amp for pair in paths.values())
     workers = usable_cores() if device.type == "cpu" and sys.platform.startswith("linux") else 1
     rounds: list[dict] = []
+    gemm_all: list[list[float]] = []
+    gemm_bf16_all: list[list[float]] = []
     for r in range(args.rounds):
-        row: dict = {"gemm_gflops": gemm_gflops(device, min(1.5, slice_s))}
+        gemm_all.append(gemm_runs(device, min(1.5, slice_s)))
+        row: dict = {"gemm_gflops": statistics.median(gemm_all[-1])}
         if any_bf16:  # bf16 autocast's roofline, measured alongside
-            row["gemm_bf16_gflops"] = gemm_gflops(device, min(1.5, slice_s), torch.bfloat16)
+            gemm_bf16_all.append(gemm_runs(device, min(1.5, slice_s), torch.bfloat16))
+            row["gemm_bf16_gflops"] = statistics.median(gemm_bf16_all[-1])
         for name, pair in paths.items():
             fetched = pair["seed"].fetch_s
             for kind in ("seed", "aelab"):
@@ -535,6 +631,9 @@ def run(args: argparse.Namespace, tmp: Path, argv: list[str]) -> dict:
             "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+            "cpu_model": _cpu_name(),
+            "bf16_features": bf16_features(),
+            "subnormals_flushed": args.subnormals_flushed,
             "torch": torch.__version__,
             "python": platform.python_version(),
             "loadavg_before": [round(v, 2) for v in load_before],
@@ -547,14 +646,20 @@ def run(args: argparse.Namespace, tmp: Path, argv: list[str]) -> dict:
             "compile": args.compile,
             "channels_last": args.channels_last,
             "seed_batch": args.seed_batch,
+            "subnormals": args.subnormals,
+            "sustained_epochs": args.sustained_epochs,
+            "sustained_steps": args.sustained_steps,
+            "windows": args.windows,
         },
         "setup_seconds": round(setup_s, 2),
         "gemm_gflops": med("gemm_gflops"),
+        "gemm_reference": spread([g for runs in gemm_all for g in runs]),
         "models": {},
         "rounds": rounds,
     }
     if any_bf16:
         result["gemm_bf16_gflops"] = med("gemm_bf16_gflops")
+        result["gemm_bf16_reference"] = spread([g for runs in gemm_bf16_all for g in runs])
 
     def fraction(name: str, gemm_key: str, path: str = "aelab") -> float:
         """A path's model GFLOP/s over the GEMM figure, round by round (both saw the same load), median."""
@@ -595,6 +700,15 @@ def run(args: argparse.Namespace, tmp: Path, argv: list[str]) -> dict:
                 "fraction_of_bf16_gemm": fraction(name, "gemm_bf16_gflops", "side_by_side") if any_bf16 else None,
             }
         result["models"][name] = entry
+    if args.sustained_epochs > 0 and args.windows > 0:
+        for name, s in setups.items():
+            torch.manual_seed(0)
+            data, prepare, cfg = s["aelab"]()
+            fresh = AelabPath(s["make"](), data, prepare, s["objective"], cfg, device)
+            for _ in range(args.warmup):
+                fresh.step()
+            result["models"][name]["sustained"] = sustained(fresh, s["sustained_steps"], args.windows)
+            print(f"{name} sustained: {result['models'][name]['sustained']}", file=sys.stderr)
     if "mnist" in setups and args.baseline_samples > 0:
         ttl = time_to_loss(setups["mnist"], setups["mnist"]["u8"], args, device)
         result["models"]["mnist"]["time_to_baseline_loss"] = ttl
@@ -604,6 +718,20 @@ def run(args: argparse.Namespace, tmp: Path, argv: list[str]) -> dict:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def bf16_features() -> dict:
+    """The CPU's bf16 hardware (its /proc/cpuinfo flags) and whether oneDNN runs bf16 natively here."""
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    wanted = ("avx512_bf16", "amx_bf16", "amx_tile", "avx512f", "avx2")
+    return {"flags": [f for f in wanted if f in flags], "onednn_bf16": cpu_bf16_supported()}
 
 
 def _cpu_name() -> str:
@@ -620,9 +748,21 @@ def print_table(result: dict) -> None:
     m = result["machine"]
     out = io.StringIO()
     print(f"{m['name']} ({m['device']}, {m['torch_threads']} threads), torch {m['torch']}, {result['date']}", file=out)
-    print(f"fp32 GEMM 2048x2048: {result['gemm_gflops']:.1f} GFLOP/s", file=out)
-    if "gemm_bf16_gflops" in result:
-        print(f"bf16 GEMM 2048x2048: {result['gemm_bf16_gflops']:.1f} GFLOP/s", file=out)
+    feats = m["bf16_features"]
+    print(
+        f"CPU {m['cpu_model']}: flags {' '.join(feats['flags']) or 'none of avx2/avx512/amx'}; oneDNN bf16 "
+        f"{'native' if feats['onednn_bf16'] else 'not native (bf16 autocast off)'}; subnormals "
+        f"{'flushed to zero' if m['subnormals_flushed'] else 'kept'}",
+        file=out,
+    )
+    for key, label in (("gemm_reference", "fp32"), ("gemm_bf16_reference", "bf16")):
+        if key in result:
+            g = result[key]
+            print(
+                f"{label} GEMM 2048x2048: {g['median']:.1f} GFLOP/s (median of {g['runs']} warmed-up runs, "
+                f"{g['min']:.1f}-{g['max']:.1f}, spread {g['spread']:.0%})",
+                file=out,
+            )
     print(f"load average before/after: {m['loadavg_before']} / {m['loadavg_after']}", file=out)
     head = (
         f"{'model':<40} {'prec.':>5} {'seed/s':>8} {'aelab/s':>8} {'speedup':>8} {'MFLOP/smp':>10} "
@@ -646,6 +786,15 @@ def print_table(result: dict) -> None:
             f"{side['fraction_of_gemm']:.0%} of fp32 GEMM{bf16}",
             file=out,
         )
+    for e in result["models"].values():
+        sus = e.get("sustained")
+        if sus:
+            print(
+                f"{e['label']} sustained over {sus['steps']:,} steps: first window {sus['first_window_samples_per_s']:.0f}"
+                f", last {sus['last_window_samples_per_s']:.0f} samples/s, drift {sus['drift']:.2f}"
+                f"{'  <- STALL' if sus['drift'] < 0.8 else ''}",
+                file=out,
+            )
     ttl = result["models"].get("mnist", {}).get("time_to_baseline_loss")
     if ttl:
         print(

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The GPU check of issue 5, as one short script for a one-GPU machine (written for an H100):
-#   1. benchmarks/bench.py on CUDA: both models' training throughput vs the seed-style loop and the GEMM peak;
+#   1. benchmarks/bench.py on CUDA: each model's training throughput (MNIST MLP, dogs JSCC default, dogs lab layout)
+#      vs the seed-style loop and the GEMM peak, and its sustained speed (first vs last window);
 #   2. the wall time of the whole `aelab dogs` study on 20,000 photos (target: under 5 minutes);
 #   3. the wall time of the whole `aelab mnist` study;
-#   4. if time is left, the dogs model again with --compile and a larger batch (what a GPU could use).
+#   4. if time is left, the dogs models again with --compile and a larger batch (what a GPU could use).
 # Every stage has its own timeout and is skipped when the budget (BUDGET_S, default 540 s) cannot fit it,
 # so the script ends inside a 10-minute device call and whatever finished is kept.
 #
@@ -122,6 +123,6 @@ r = json.load(open(sys.argv[1]))
 for name, e in r["models"].items():
     print(f"{sys.argv[1]}: {name}: seed {e['seed_samples_per_s']:.0f}/s, aelab {e['aelab_samples_per_s']:.0f}/s "
           f"({e['speedup_vs_seed']:.2f}x), {e['aelab_fraction_of_same_precision_gemm']:.0%} of the same-precision GEMM, "
-          f"data {e['data_share']:.1%}")
+          f"data {e['data_share']:.1%}" + (f", drift {e['sustained']['drift']:.2f}" if e.get("sustained") else ""))
 EOF
 done | tee -a "$SUMMARY"

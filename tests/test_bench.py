@@ -29,6 +29,7 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str]:
     argv = [
         "--seconds", "0.3", "--rounds", "1", "--warmup", "1", "--device", "cpu", "--data", str(root / "absent"),
         "--mnist-batch", "32", "--dogs-batch", "4", "--seed-batch", "4", "--photos", "16", "--baseline-samples", "256", "--held-out", "200", "--json", str(out),
+        "--sustained-epochs", "0.001", "--sustained-steps", "4", "--windows", "2",
     ]  # fmt: skip
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
@@ -40,10 +41,16 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str]:
 def test_json_has_every_key(result: tuple[dict, Path, str]) -> None:
     returned, out, _ = result
     written = json.loads(out.read_text())
-    assert written["models"].keys() == {"mnist", "dogs"}
-    assert {"date", "command", "machine", "settings", "gemm_gflops", "rounds"} <= written.keys()
-    assert {"name", "cpu_count", "torch_threads", "loadavg_before", "loadavg_after"} <= written["machine"].keys()
+    assert written["models"].keys() == {"mnist", "dogs", "dogs_jscc"}
+    assert {"date", "command", "machine", "settings", "gemm_gflops", "gemm_reference", "rounds"} <= written.keys()
+    machine = written["machine"]
+    assert {"name", "cpu_count", "torch_threads", "loadavg_before", "loadavg_after", "cpu_model"} <= machine.keys()
+    assert machine["cpu_model"] and isinstance(machine["bf16_features"]["onednn_bf16"], bool)
+    assert set(machine["bf16_features"]["flags"]) <= {"avx512_bf16", "amx_bf16", "amx_tile", "avx512f", "avx2"}
     assert written["gemm_gflops"] > 0.1
+    ref = written["gemm_reference"]
+    assert ref["runs"] == bench.GEMM_RUNS and ref["min"] <= ref["median"] <= ref["max"] and ref["spread"] >= 0
+    assert machine["subnormals_flushed"] == bench.torch.set_flush_denormal(False)  # flushed where the CPU can
     for name, entry in written["models"].items():
         assert entry.keys() >= MODEL_KEYS, name
         for key in MODEL_KEYS - {"label", "data", "channels_last", "bf16_autocast"}:
@@ -51,6 +58,12 @@ def test_json_has_every_key(result: tuple[dict, Path, str]) -> None:
         assert entry["aelab_samples_per_s"] == pytest.approx(returned["models"][name]["aelab_samples_per_s"])
         assert "generated" in entry["data"]
         assert 0 < entry["data_share"] < 1 and 0 < entry["seed_data_share"] < 1
+        sus = entry["sustained"]
+        assert len(sus["windows_samples_per_s"]) == 2 and sus["samples"] == sus["steps"] * entry["aelab_batch"]
+        assert sus["drift"] == pytest.approx(sus["last_window_samples_per_s"] / sus["first_window_samples_per_s"])
+    # MNIST: the requested passes over the training set (0.001 of 60,000 generated images at batch 32: 2 steps)
+    assert written["models"]["mnist"]["sustained"]["steps"] == 2
+    assert written["models"]["dogs"]["sustained"]["steps"] == 4
     assert written["models"]["dogs"]["aelab_batch"] == 4
     assert written["models"]["dogs"]["channels_last"] is True  # a conv model
     assert written["models"]["mnist"]["channels_last"] is False
@@ -83,7 +96,8 @@ def test_flops_per_sample_match_the_layer_sizes(result: tuple[dict, Path, str]) 
 def test_table_is_printed(result: tuple[dict, Path, str]) -> None:
     table = result[2]
     assert "fp32 GEMM 2048x2048" in table
-    assert "MNIST MLP AE" in table and "dogs conv AE" in table
+    assert "MNIST MLP AE" in table and "dogs conv AE" in table and "dogs JSCC AE" in table
+    assert "median of 3 warmed-up runs" in table and "drift" in table and "oneDNN bf16" in table
     assert "speedup" in table and "time to the seed loop's held-out loss" in table
 
 

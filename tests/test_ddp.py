@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+import aelab
+
 from conftest import write_mnist_folder
 
 AUDIT_HOOK = textwrap.dedent(
@@ -232,6 +234,36 @@ def test_ranks_resuming_from_different_epochs_stop_instead_of_hanging(tmp_path: 
     assert [(tmp_path / f"threads{rank}").read_text() for rank in (0, 1)] == ["", ""]
 
 
+PACKAGE = Path(aelab.__file__).resolve().parent
+_FRAME = re.compile(r'^\s*File "([^"]+)", line \d+', re.MULTILINE)
+
+
+def aelab_frames(text: str) -> list[str]:
+    """The traceback frames in ``text`` that are aelab's own code, found by the package's real location.
+
+    Not a substring such as ``aelab/``: a checkout in a folder named ``aelab`` (what ``git clone`` makes) puts
+    that in every path of its virtual environment too, torch's frames included.
+    """
+    return [f for f in _FRAME.findall(text) if Path(f).resolve().is_relative_to(PACKAGE)]
+
+
+def test_aelab_frames_are_found_by_the_package_location_not_by_a_path_substring(tmp_path: Path) -> None:
+    """A checkout folder named ``aelab``: torch's frames under its ``.venv`` are not aelab's; the package's are."""
+    checkout = tmp_path / "aelab"
+    venv_torch = checkout / ".venv" / "lib" / "python3.11" / "site-packages" / "torch" / "distributed" / "run.py"
+    own = PACKAGE / "train.py"
+    text = textwrap.dedent(
+        f"""\
+        Traceback (most recent call last):
+          File "{venv_torch}", line 10, in main
+            raise SignalException
+        torch.distributed.elastic.multiprocessing.api.SignalException: Process 1 got signal: 15
+        """
+    )
+    assert "aelab/" in text and aelab_frames(text) == []
+    assert aelab_frames(text + f'  File "{own}", line 3, in fit\n') == [str(own)]
+
+
 def _torchrun_mnist(data: Path, out: Path, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--nnodes", "1",
@@ -286,9 +318,7 @@ def test_sigterm_to_torchrun_stops_every_rank_the_same_way(tmp_path: Path) -> No
         lines[0],
     ), lines[0]
     # torchrun's own SignalException traceback is expected; none may come from aelab, and no rank may abort
-    assert "SIGABRT" not in err and "terminate called" not in err and "aelab/" not in err.replace(str(tmp_path), ""), (
-        err
-    )
+    assert "SIGABRT" not in err and "terminate called" not in err and not aelab_frames(err), err
     from aelab.checkpoint import load_checkpoint
 
     done = load_checkpoint(ckpt)["epoch"]
@@ -337,7 +367,7 @@ def test_a_rank_killed_mid_training_stops_the_other_with_one_line(tmp_path: Path
         rf"see its own output)?; checkpoint {re.escape(str(ckpt))} keeps \d+ finished epoch\(s\); continue with --resume",
         lines[0],
     ), lines[0]
-    assert "aelab/" not in err.replace(str(tmp_path), ""), "a traceback from aelab"
+    assert not aelab_frames(err), f"a traceback from aelab: {err[-3000:]}"
     assert "while training ae2d" in (out / "FAILED").read_text()
     from aelab.checkpoint import load_checkpoint
 

@@ -106,3 +106,34 @@ def test_cosine_schedule_warms_up_and_decays():
     f = lr_lambda(1000, "cosine")
     assert f(0) < 0.1 and f(20) == pytest.approx(1.0, abs=0.01) and f(999) == pytest.approx(0.05, abs=0.01)
     assert lr_lambda(10, "constant")(7) == 1.0
+
+
+@pytest.mark.skipif(not torch.set_flush_denormal(False), reason="this CPU cannot flush subnormal floats")
+def test_fit_flushes_subnormals_on_every_thread_and_restores_the_setting(digits):
+    """The guard against the subnormal stall (some Intel cores take a slow path on them, several times slower
+    once training is under way): inside fit, on the CPU, every intra-op thread treats subnormals as zero, even
+    when torch's thread pool started before fit did; afterwards the process is as fit found it."""
+    from aelab.speed import subnormals_flushed
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.full((1 << 18,), 1.0).mul(2.0)  # the pool exists before fit starts
+        assert not subnormals_flushed()
+        seen = []
+        model = MLPAutoencoder(hidden=(16,), bottleneck=2)
+        fit("m", model, bce, digits.train[:64], digits.test[:32], unit, TrainConfig(epochs=2, batch_size=32), CPU,
+            on_epoch=[lambda *_: seen.append(subnormals_flushed())])  # fmt: skip
+        assert seen == [True, True]
+        assert not subnormals_flushed()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_training_loop_reads_in_one_sitting():
+    """fit is the epoch loop only (resume, one epoch, save, stops explained live in their own functions)."""
+    import inspect
+
+    from aelab import train
+
+    assert len(inspect.getsource(train.fit).splitlines()) <= 60

@@ -6,6 +6,11 @@ Each is a choice that changes how fast a step runs, never what it computes (beyo
 
 from __future__ import annotations
 
+import ctypes
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Protocol
 
 import torch
@@ -80,3 +85,82 @@ def resident(data: torch.Tensor, device: torch.device) -> torch.Tensor:
         if data.nbytes > free // 2:
             return data.pin_memory()
     return data.to(device)
+
+
+# ---------------------------------------------------------------- subnormal floats
+
+_PROBE = 1e-39  # a float32 subnormal: a thread that flushes reads it as zero
+
+
+def subnormals_flushed() -> bool:
+    """Whether every CPU thread torch computes on treats subnormal floats as zero (FTZ and DAZ are on).
+
+    A probe large enough to be split over all intra-op threads: each thread keeps its own setting, so
+    a pool started before the setting changed may flush on some threads only, which counts as off.
+    """
+    n = 1 << 16
+    probe = torch.full((n * max(1, torch.get_num_threads()),), _PROBE)
+    return bool(probe.mul(1.0).eq(0).all())
+
+
+def set_flush_subnormals(on: bool) -> bool:
+    """Flush subnormal floats to zero (``on``) on this thread and on torch's OpenMP threads; returns success.
+
+    Why: on some CPUs (Intel Xeons among them) arithmetic on subnormals takes a slow path. Late in
+    training, gradients and Adam's moments fill with them and a step can run several times slower
+    (benchmarks/RESULTS.md); values that small change no result at float32 or bf16 precision.
+
+    ``torch.set_flush_denormal`` sets the calling thread's control register only. Threads inherit it
+    when they are created, so a thread pool that already runs keeps the old setting: the pool's threads
+    are reached through libgomp's own entry point (torch's CPU builds bundle it), each running the
+    same call. Where that is not available the calling thread's setting is all there is.
+    """
+    if not torch.set_flush_denormal(on):
+        return False  # not x86 with SSE (e.g. Apple silicon): nothing to set
+    _on_every_openmp_thread(lambda: torch.set_flush_denormal(on))
+    return True
+
+
+def _on_every_openmp_thread(job: Callable[[], object]) -> None:
+    """Run ``job`` once on each thread of torch's OpenMP team (libgomp's ``GOMP_parallel``), when there is one."""
+    if torch.get_num_threads() < 2 or "OpenMP" not in torch.__config__.parallel_info():
+        return
+    lib = _libgomp()
+    if lib is None:
+        return
+    callback = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda _: job())
+    lib.GOMP_parallel.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]
+    lib.GOMP_parallel.restype = None
+    lib.GOMP_parallel(ctypes.cast(callback, ctypes.c_void_p), None, torch.get_num_threads(), 0)
+
+
+@functools.cache
+def _libgomp() -> ctypes.CDLL | None:
+    """The libgomp torch loaded: its own copy in ``torch/lib`` when bundled, else the system's."""
+    here = Path(torch.__file__).parent / "lib"
+    for path in [*sorted(here.glob("libgomp*.so*")), "libgomp.so.1"]:
+        try:
+            lib = ctypes.CDLL(str(path))
+            lib.GOMP_parallel  # noqa: B018  (an AttributeError when the symbol is missing)
+            return lib
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+@contextmanager
+def flushing_subnormals(device: torch.device) -> Iterator[bool]:
+    """Subnormals flushed to zero inside the block on a CPU run; the previous setting comes back after.
+
+    Yields whether flushing is in effect. A run (``Session``), ``fit`` and the benchmarks enter it; a
+    block nested in another that already flushes changes nothing, so the setting is made once per run.
+    """
+    if device.type != "cpu" or subnormals_flushed():
+        yield device.type == "cpu"
+        return
+    on = set_flush_subnormals(True) and subnormals_flushed()
+    try:
+        yield on
+    finally:
+        if on:
+            set_flush_subnormals(False)

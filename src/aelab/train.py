@@ -17,20 +17,21 @@ import functools
 import io
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
 from aelab.checkpoint import atomic_write, load_checkpoint, load_model_state, save_checkpoint
 from aelab.errors import INTERRUPTED_EXIT, TERMINATED_EXIT, Terminated, TrainingInterrupted, UserError, WriteFailed
 from aelab.faults import deferred_termination, raise_terminated, stop_if_terminated, stopping, termination_pending
+from aelab.progress import Bar, Progress, Quiet
 from aelab.runtime import all_reduce_sum, get_dist
-from aelab.speed import make_optimizer, resident, use_amp, use_channels_last
+from aelab.speed import flushing_subnormals, make_optimizer, resident, use_amp, use_channels_last
 
 Prepare = Callable[[torch.Tensor], torch.Tensor]
 Objective = Callable[[nn.Module, torch.Tensor, torch.Generator], torch.Tensor]
@@ -236,7 +237,7 @@ def fit(
     log: TrainLog | None = None,
     targets: tuple[torch.Tensor, torch.Tensor] | None = None,
     on_epoch: Sequence[EpochHook] = (),
-    bar: bool = True,
+    progress: Progress | None = None,
 ) -> list[dict]:
     """Train ``model`` in place and return its per-epoch history; resumes from ``checkpoint``.
 
@@ -244,144 +245,180 @@ def fit(
     judge). Each batch's targets are cut by the same indices as its images and the objective is
     called as ``objective(model, x, noise, y)``; without them it is ``objective(model, x, noise)``.
     ``on_epoch``: hooks called after each finished epoch's checkpoint as ``hook(name, model, record)``
-    (e.g. the TensorBoard writer); the model is in eval mode during the call. ``bar``: the progress bar
-    (a worker process training beside others has none: bars of several processes overwrite each other).
+    (e.g. the TensorBoard writer); the model is in eval mode during the call. ``progress``: where the
+    epochs are reported (default: a live bar and a line per epoch on the first rank; see :mod:`aelab.progress`).
+    On a CPU, subnormal floats are flushed to zero while it runs (:func:`aelab.speed.flushing_subnormals`).
     """
-    d = get_dist()
-    amp = use_amp(cfg, device)
-    channels_last = use_channels_last(model, cfg, device)
-    model.to(device=device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-    train, test = resident(train, device), resident(test, device)  # uint8, one copy, no per-step transfers
-    train_y, test_y = (None, None) if targets is None else (targets[0].to(device), targets[1].to(device))
-    if targets is not None and (len(train_y) != len(train) or len(test_y) != len(test)):
-        raise ValueError(f"{name}: targets must have one entry per image (train and test)")
-    steps_per_epoch = math.ceil((len(train) // d.world_size) / cfg.batch_size)
-    optimizer = make_optimizer(model, cfg)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(steps_per_epoch * cfg.epochs, cfg.schedule))
-    noise = torch.Generator(device=device).manual_seed(cfg.seed * 1000 + d.rank)
-    history: list[dict] = []
-    start = 0
-    if checkpoint is not None and d.is_main:  # made once, here: a folder that vanishes later is a WriteFailed
-        checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    if checkpoint is not None and checkpoint.exists():
-        state = load_checkpoint(checkpoint)
-        load_model_state(model, state, checkpoint)
-        try:  # the file is untrusted: any missing or mistyped field is damage, not a bug
-            history = list(state.get("history", []))
-            start = int(state.get("epoch", 0))
-            if start > cfg.epochs:
-                raise UserError(f"checkpoint {checkpoint} has {start} epochs, more than --epochs {cfg.epochs}")
-            if start < cfg.epochs:
-                optimizer.load_state_dict(state["optimizer"])
-                scheduler.load_state_dict(state["scheduler"])
-                noise.set_state(state["rng"]["noise"])
-                torch.set_rng_state(state["rng"]["torch"])
-        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise UserError(f"checkpoint {checkpoint} is incomplete or damaged ({first[:120]})") from None
-    _same_start_on_every_rank(start, name, device)
-    if log is not None:
-        log.set(name, history)
-    if start >= cfg.epochs:
-        model.eval()
+    with flushing_subnormals(device):
+        loop = _Loop(name, model, objective, train, test, prepare, cfg, device, checkpoint, targets)
+        history = loop.resume()
+        if log is not None:
+            log.set(name, history)
+        if loop.kept < cfg.epochs:
+            with loop.stops_explained(), _reporting(progress, name, loop.kept, cfg.epochs) as report:
+                for epoch in range(loop.kept, cfg.epochs):
+                    history.append(loop.train_epoch(epoch))
+                    report.epoch(name, history[-1], cfg.epochs)
+                    loop.save(epoch, history)
+                    if log is not None:
+                        log.set(name, history)
+                    for hook in on_epoch:
+                        model.eval()
+                        hook(name, model, history[-1])
+            _stop_if_any_rank_was_terminated(device)
+    model.eval()
+    return history
+
+
+@contextmanager
+def _reporting(progress: Progress | None, name: str, done: int, total: int) -> Iterator[Progress]:
+    """``progress`` (default: a live bar on the first rank, nothing on the others) from a model's start to its end."""
+    report = progress or (Bar() if get_dist().is_main else Quiet())
+    report.start(name, done, total)
+    try:
+        yield report
+    finally:
+        report.end(name)
+
+
+class _Loop:
+    """The state one ``fit`` trains with, and its four moves: resume, one epoch, save, explain a stop."""
+
+    def __init__(
+        self,
+        name: str,
+        model: nn.Module,
+        objective: Objective,
+        train: torch.Tensor,
+        test: torch.Tensor,
+        prepare: Prepare,
+        cfg: TrainConfig,
+        device: torch.device,
+        checkpoint: Path | None,
+        targets: tuple[torch.Tensor, torch.Tensor] | None,
+    ) -> None:
+        d = get_dist()
+        self.name, self.model, self.objective, self.prepare, self.cfg = name, model, objective, prepare, cfg
+        self.device, self.checkpoint = device, checkpoint
+        self.amp = use_amp(cfg, device)
+        self.channels_last = use_channels_last(model, cfg, device)
+        model.to(device=device, memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+        self.train, self.test = resident(train, device), resident(test, device)  # uint8, one copy, no transfers
+        self.train_y, self.test_y = (None, None) if targets is None else (targets[0].to(device), targets[1].to(device))
+        if targets is not None and (len(self.train_y) != len(self.train) or len(self.test_y) != len(self.test)):
+            raise ValueError(f"{name}: targets must have one entry per image (train and test)")
+        self.steps_per_epoch = math.ceil((len(self.train) // d.world_size) / cfg.batch_size)
+        self.optimizer = make_optimizer(model, cfg)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_lambda(self.steps_per_epoch * cfg.epochs, cfg.schedule)
+        )
+        self.noise = torch.Generator(device=device).manual_seed(cfg.seed * 1000 + d.rank)
+        self.losses = torch.zeros(self.steps_per_epoch, device=device)
+        self.kept = 0  # finished epochs whose checkpoint is written: what a stop now says is kept
+        self.net: nn.Module | None = None  # the module the steps call (wrap_model), made when training starts
+
+    def resume(self) -> list[dict]:
+        """The checkpoint's history, with model, optimizer, schedule and RNGs restored; [] without one."""
+        history: list[dict] = []
+        checkpoint, d = self.checkpoint, get_dist()
+        if checkpoint is not None and d.is_main:  # made once, here: a folder that vanishes later is a WriteFailed
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        if checkpoint is not None and checkpoint.exists():
+            state = load_checkpoint(checkpoint)
+            load_model_state(self.model, state, checkpoint)
+            try:  # the file is untrusted: any missing or mistyped field is damage, not a bug
+                history = list(state.get("history", []))
+                self.kept = int(state.get("epoch", 0))
+                if self.kept > self.cfg.epochs:
+                    raise UserError(
+                        f"checkpoint {checkpoint} has {self.kept} epochs, more than --epochs {self.cfg.epochs}"
+                    )
+                if self.kept < self.cfg.epochs:
+                    self.optimizer.load_state_dict(state["optimizer"])
+                    self.scheduler.load_state_dict(state["scheduler"])
+                    self.noise.set_state(state["rng"]["noise"])
+                    torch.set_rng_state(state["rng"]["torch"])
+            except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                raise UserError(f"checkpoint {checkpoint} is incomplete or damaged ({first[:120]})") from None
+        _same_start_on_every_rank(self.kept, self.name, self.device)
         return history
 
-    net = wrap_model(model, cfg, device)
+    def train_epoch(self, epoch: int) -> dict:
+        """One pass over this rank's shard, then the held-out loss; returns the epoch's record."""
+        if self.net is None:
+            self.net = wrap_model(self.model, self.cfg, self.device)
+        cfg, d = self.cfg, get_dist()
+        t0 = time.perf_counter()
+        self.net.train()
+        order = _shard(len(self.train), cfg.seed * 100_003 + epoch, self.train.device)
+        for step, i in enumerate(range(0, len(order), cfg.batch_size)):
+            idx = order[i : i + cfg.batch_size]
+            x = load_batch(self.train, idx, self.prepare, self.channels_last, self.device)
+            y = None if self.train_y is None else self.train_y[idx]
+            loss = train_step(self.net, self.objective, self.optimizer, x, self.noise, self.amp, y, cfg.clip_grad)
+            self.losses[step] = loss.float()
+            self.scheduler.step()
+            stop_if_terminated()  # a SIGTERM whose exception a __del__ swallowed (no-op under DDP: see above)
+            if (step + 1) % CHECK_EVERY == 0 or step + 1 == self.steps_per_epoch:
+                _check_finite(self.losses[: step + 1], self.name, epoch, self.checkpoint)
+        train_loss = float(all_reduce_sum(self.losses.mean().double().clone()) / d.world_size)
+        # the bare model: a DDP forward may broadcast buffers, and ranks' test shards can differ in batch count
+        test_loss = evaluate_loss(
+            self.model, self.objective, self.test, self.prepare, cfg.batch_size * 2, self.device, cfg.seed, self.amp,
+            self.test_y,
+        )  # fmt: skip
+        return {
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "test_loss": test_loss,
+            "seconds": round(time.perf_counter() - t0, 3),
+            "lr": self.scheduler.get_last_lr()[0],
+        }
 
-    progress = tqdm(  # updated by hand inside the epoch's try: a signal during its refresh is still caught there
-        desc=name,
-        unit="epoch",
-        disable=None if d.is_main and bar else True,
-        leave=False,
-        initial=start,
-        total=cfg.epochs,
-    )
-    losses = torch.zeros(steps_per_epoch, device=device)
-    for epoch in range(start, cfg.epochs):
-        saved = False  # whether this epoch's checkpoint is written: what a stop now says is kept
+    def save(self, epoch: int, history: list[dict]) -> None:
+        """The epoch's atomic checkpoint (first rank); a SIGTERM meanwhile waits for the write, then stops."""
+        if self.checkpoint is not None and get_dist().is_main:
+            state = {
+                "format": 1,
+                "name": self.name,
+                "model_class": type(self.model).__name__,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "epoch": epoch + 1,
+                "history": history,
+                "rng": {"noise": self.noise.get_state(), "torch": torch.get_rng_state()},
+                "config": asdict(self.cfg),
+            }
+            with deferred_termination():  # a SIGTERM now lets the write finish: the epoch's work is kept
+                _save_or_explain(self.checkpoint, epoch, state)
+        self.kept = epoch + 1
+        stop_if_terminated()
+
+    @contextmanager
+    def stops_explained(self) -> Iterator[None]:
+        """Ctrl-C, SIGTERM or a lost rank anywhere in the loop becomes one line saying what the checkpoint keeps."""
         try:
-            t0 = time.perf_counter()
-            net.train()
-            order = _shard(len(train), cfg.seed * 100_003 + epoch, train.device)
-            for step, i in enumerate(range(0, len(order), cfg.batch_size)):
-                idx = order[i : i + cfg.batch_size]
-                x = load_batch(train, idx, prepare, channels_last, device)
-                y = None if train_y is None else train_y[idx]
-                losses[step] = train_step(net, objective, optimizer, x, noise, amp, y, cfg.clip_grad).float()
-                scheduler.step()
-                stop_if_terminated()  # a SIGTERM whose exception a __del__ swallowed (no-op under DDP: see below)
-                if (step + 1) % CHECK_EVERY == 0 or step + 1 == steps_per_epoch:
-                    _check_finite(losses[: step + 1], name, epoch, checkpoint)
-            train_loss = float(all_reduce_sum(losses.mean().double().clone()) / d.world_size)
-            # the bare model: a DDP forward may broadcast buffers, and ranks' test shards can differ in batch count
-            test_loss = evaluate_loss(
-                model, objective, test, prepare, cfg.batch_size * 2, device, cfg.seed, amp, test_y
-            )
-            seconds = time.perf_counter() - t0
-            history.append(
-                {
-                    "epoch": epoch + 1,
-                    "train_loss": train_loss,
-                    "test_loss": test_loss,
-                    "seconds": round(seconds, 3),
-                    "lr": scheduler.get_last_lr()[0],
-                }
-            )
-            progress.set_postfix(train=f"{train_loss:.4g}", test=f"{test_loss:.4g}", refresh=False)
-            progress.update(1)
-            if d.is_main:
-                tqdm.write(
-                    f"[{name}] epoch {epoch + 1}/{cfg.epochs}  train {train_loss:.5g}  test {test_loss:.5g}  "
-                    f"{seconds:.1f}s"
-                )
-            if checkpoint is not None and d.is_main:
-                state = {
-                    "format": 1,
-                    "name": name,
-                    "model_class": type(model).__name__,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "epoch": epoch + 1,
-                    "history": history,
-                    "rng": {"noise": noise.get_state(), "torch": torch.get_rng_state()},
-                    "config": asdict(cfg),
-                }
-                with deferred_termination():  # a SIGTERM now lets the write finish: the epoch's work is kept
-                    _save_or_explain(checkpoint, epoch, state)
-            saved = True
-            stop_if_terminated()
-            if log is not None:
-                log.set(name, history)
-            if on_epoch:
-                model.eval()
-                for hook in on_epoch:
-                    hook(name, model, history[-1])
+            yield
         except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (aelab.errors.Terminated)
-            progress.close()
-            done = epoch + saved
             what, code = (
                 ("terminated (SIGTERM)", TERMINATED_EXIT)
                 if isinstance(e, Terminated)
                 else ("interrupted", INTERRUPTED_EXIT)
             )
             raise TrainingInterrupted(
-                f"{what} while training {name} (epoch {done + 1}); {_kept(checkpoint, done)}", code
+                f"{what} while training {self.name} (epoch {self.kept + 1}); {_kept(self.checkpoint, self.kept)}", code
             ) from None
         except RuntimeError as e:  # under torchrun: a collective whose peer died (gloo: "Connection reset by peer")
+            d = get_dist()
             if not (d.enabled and _peer_lost(e)):
                 raise
-            progress.close()
-            done = epoch + saved
             raise TrainingInterrupted(
-                f"rank {d.rank} lost another rank while training {name} (epoch {done + 1}): it stopped or died, "
-                f"see its own output; {_kept(checkpoint, done)}",
+                f"rank {d.rank} lost another rank while training {self.name} (epoch {self.kept + 1}): it stopped or "
+                f"died, see its own output; {_kept(self.checkpoint, self.kept)}",
                 PEER_LOST_EXIT,
             ) from None
-    progress.close()
-    _stop_if_any_rank_was_terminated(device)
-    model.eval()
-    return history
 
 
 def _kept(checkpoint: Path | None, done: int) -> str:

@@ -16,8 +16,10 @@ from torch import nn
 from aelab.checkpoint import atomic_write
 from aelab.data.scaling import SCALINGS
 from aelab.errors import Terminated, TrainingInterrupted, UserError
+from aelab.progress import Progress
 from aelab.report import Report, RunDir
 from aelab.runtime import barrier, configure_torch, init_distributed, resolve_device, seed_everything
+from aelab.speed import flushing_subnormals
 from aelab.studies.recipe import Recipe
 from aelab.train import Objective, Prepare, TrainConfig, TrainLog, fit
 
@@ -48,6 +50,8 @@ class Session:
         self.report = Report(self.run, title)
         self.histories: dict[str, list[dict]] = {}
         self.hooks: list = []  # called after every finished epoch of every model (aelab.train.EpochHook)
+        self.progress: Progress | None = None  # where fit reports (None: its default; a worker sends to the main)
+        self.subnormals_flushed = False  # set by guard(): subnormal floats flushed to zero for the run (CPU)
 
     def fit(
         self,
@@ -76,7 +80,8 @@ class Session:
         a checkpoint of ``name``, when there is one, still takes precedence. ``start(model)``: another
         deterministic start, run only when there is no checkpoint of ``name`` yet. ``worker``: called in a
         worker process of :mod:`aelab.studies.workers`, which writes the checkpoint only (no log, no
-        ``models.json``, no hooks, no bar): the main process reloads the model and does the rest.
+        ``models.json``, no hooks; it reports its epochs to the main process through ``self.progress``): the
+        main process reloads the model and does the rest.
         """
         if not worker:
             self._describe(name, model, prepare, metrics_key)
@@ -99,7 +104,7 @@ class Session:
             None if worker else self.log,
             targets=targets,
             on_epoch=() if worker else self.hooks,
-            bar=not worker,
+            progress=self.progress,
         )
         return model
 
@@ -149,9 +154,13 @@ class Session:
 
     @contextmanager
     def guard(self) -> Iterator[None]:
-        """Write the FAILED note when the study stops early, whatever the reason; release the folder's lock."""
+        """The run's body: on a CPU with subnormal floats flushed to zero throughout (training and evaluation:
+        :func:`aelab.speed.flushing_subnormals`); writes the FAILED note when the study stops early, whatever
+        the reason; releases the folder's lock."""
         try:
-            yield
+            with flushing_subnormals(self.device) as flushed:
+                self.subnormals_flushed = flushed
+                yield
         except TrainingInterrupted as e:
             self.run.fail(str(e))
             raise

@@ -132,6 +132,13 @@ class StudyRun:
             self.wall_seconds[part.name] = time.perf_counter() - t0
         self.part = None
 
+    def _subnormals(self) -> dict[str, str]:
+        """The Run section's line on subnormal floats (CPU runs only: a GPU's own arithmetic is unaffected)."""
+        if self.device.type != "cpu":
+            return {}
+        flushed = self.session.subnormals_flushed
+        return {"subnormal_floats": "flushed to zero" if flushed else "kept (this CPU cannot flush them)"}
+
     def finish(self, loss_label: str, started: float) -> None:
         """The training-curves section, the Run section (device, times) and the atomic write."""
         from aelab import plots
@@ -148,7 +155,7 @@ class StudyRun:
             self.cfg.seed,
             self.device,
             {**self.wall_seconds, "total": total},
-            extra={"training_processes": self.workers},
+            extra={"training_processes": self.workers, **self._subnormals()},
         )
         r.write()
         if self.tensorboard is not None:

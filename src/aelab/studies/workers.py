@@ -19,6 +19,10 @@ their last finished epoch) and ends the run with the worker's one line. A SIGTER
 run stops the workers the same way. A worker also stops when the main process dies (Linux's parent
 death signal), and it closes its copy of the run folder's lock, so a killed run never leaves the
 folder locked.
+
+Progress: a worker draws nothing itself (several processes' bars on one terminal overwrite each other);
+it reports every epoch to the main process, whose :class:`aelab.progress.Board` keeps one live line per
+model in training, or prints each epoch as a plain line where stderr is not a terminal.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import torch
 
 from aelab import faults
 from aelab.errors import INTERRUPTED_EXIT, TERMINATED_EXIT, Terminated, TrainingInterrupted, UserError
+from aelab.progress import Board
 
 STOP_WAIT_S = 120.0  # how long a stopped worker may take to finish its checkpoint write and say so
 
@@ -126,6 +131,7 @@ class _Pool:
             self.tasks.put(None)
         sys.stdout.flush()
         sys.stderr.flush()
+        self.board = Board()  # one live line per model in training, drawn here from the workers' reports
         self.procs = [ctx.Process(target=_work, args=(run, self.tasks, self.results, threads)) for _ in range(jobs)]
         for p in self.procs:
             p.start()
@@ -134,10 +140,14 @@ class _Pool:
         """Until every model is trained; the first failure is raised (the others are stopped first)."""
         while self.pending:
             try:
-                name, outcome = self.results.get(timeout=0.5)
+                kind, name, outcome = self.results.get(timeout=0.5)
             except queue.Empty:
                 self._check_alive()
                 continue
+            if kind != "done":  # a progress report: Board.start / epoch / end
+                getattr(self.board, kind)(name, *outcome)
+                continue
+            self.board.end(name)
             self.pending.discard(name)
             if outcome is not None:
                 self.stop()
@@ -173,10 +183,10 @@ class _Pool:
                 p.join()
         while True:
             try:
-                _, outcome = self.results.get(timeout=0.1)
+                kind, _, outcome = self.results.get(timeout=0.1)
             except (queue.Empty, OSError, ValueError):
                 return messages
-            if outcome is not None:
+            if kind == "done" and outcome is not None:
                 messages.append(
                     outcome[1]
                     .split(" while training ", 1)[-1]
@@ -185,6 +195,7 @@ class _Pool:
                 )
 
     def close(self) -> None:
+        self.board.close()
         for p in self.procs:
             if p.is_alive():
                 p.kill()
@@ -206,6 +217,7 @@ def _as_error(outcome: tuple[int | None, str]) -> BaseException:
 def _work(run: Any, tasks: Any, results: Any, threads: int) -> None:
     """A worker's life: become a quiet one-thread trainer, then train names until the queue says stop."""
     _become_worker(run, threads)
+    run.session.progress = _Reports(results)
     busy = False
 
     def on_sigterm(signum: int, frame: Any) -> None:
@@ -230,9 +242,25 @@ def _work(run: Any, tasks: Any, results: Any, threads: int) -> None:
         except BaseException:
             outcome = (None, traceback.format_exc())
         busy = False
-        results.put((name, outcome))
+        results.put(("done", name, outcome))
         if outcome is not None:
             return
+
+
+class _Reports:
+    """A worker's :class:`aelab.progress.Progress`: each report goes to the main process's board."""
+
+    def __init__(self, results: Any) -> None:
+        self.results = results
+
+    def start(self, name: str, done: int, total: int) -> None:
+        self.results.put(("start", name, (done, total)))
+
+    def epoch(self, name: str, record: dict, total: int) -> None:
+        self.results.put(("epoch", name, (record, total)))
+
+    def end(self, name: str) -> None:
+        self.results.put(("end", name, ()))
 
 
 def _become_worker(run: Any, threads: int) -> None:
@@ -240,7 +268,6 @@ def _become_worker(run: Any, threads: int) -> None:
     _die_with_parent()
     run.session.run.lock.close_inherited()
     torch.set_num_threads(threads)
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress lines as they come
 
 
 def _die_with_parent() -> None:
