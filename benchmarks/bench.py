@@ -360,8 +360,8 @@ def flops_per_sample(model: torch.nn.Module, objective: Objective, x: torch.Tens
 
 
 def sustained(path: Loop, steps: int, windows: int) -> dict:
-    """Samples/s of ``path`` in ``windows`` equal windows over ``steps`` steps: first, last and drift = last / first."""
-    per = max(1, steps // windows)
+    """Samples/s of ``path`` in ``windows`` equal windows over at least ``steps`` steps: first, last, drift = last / first."""
+    per = max(1, math.ceil(steps / windows))  # at least ``steps`` in all
     speeds = []
     for _ in range(windows):
         _sync(path.device)
