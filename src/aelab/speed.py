@@ -33,8 +33,17 @@ def cpu_bf16_supported() -> bool:
 
 
 def use_amp(cfg: TrainConfig, device: torch.device) -> bool:
-    """bf16 autocast: always on CUDA; on CPU only when asked for (``cpu_amp``) and native there."""
-    return cfg.amp and (device.type == "cuda" or (cfg.cpu_amp and device.type == "cpu" and cpu_bf16_supported()))
+    """bf16 autocast: always on CUDA; on CPU only when asked for (``cpu_amp``) and native there; on Apple's
+    GPU (MPS) when asked for and the build and macOS run it (else fp32)."""
+    if not cfg.amp:
+        return False
+    if device.type == "cuda":
+        return True
+    if device.type == "mps":
+        from aelab.runtime import mps_bf16_supported
+
+        return cfg.cpu_amp and mps_bf16_supported()
+    return cfg.cpu_amp and device.type == "cpu" and cpu_bf16_supported()
 
 
 def use_channels_last(model: nn.Module, cfg: TrainConfig, device: torch.device) -> bool:
