@@ -118,7 +118,7 @@ def how_trained(res: NoisyResult) -> str:
             "At equal compute, this beat fine-tuning the AE for each variance separately in the sweep recorded in "
             "benchmarks/RESULTS.md."
         )
-    return f"Each noisy model trained {res.epochs} more epochs from the AE's weights."
+    return f"Each noisy model trained {res.epochs} more epoch{'' if res.epochs == 1 else 's'} from the AE's weights."
 
 
 def prose(res: NoisyResult) -> str:
@@ -136,10 +136,15 @@ def prose(res: NoisyResult) -> str:
     )  # fmt: skip
     psnrs = listing([f"{x['test_psnr']:.1f}" for x in m.values()])
     cost = max(res.ae_psnr - x["test_psnr"] for x in m.values())
+    costs = (
+        f"the channel costs up to {cost:.1f} dB"
+        if cost >= 0.05
+        else "none of them loses to it: their extra training from its weights outweighs the noise"
+    )
     result = (
         f"The lab reported 26.0, 24.9 and 24.5 dB on training images at its much lighter noise (std 0.05, 0.1 and "
         f"0.15). Here, on held-out photos at the true variances {listing(list(m))}, the noisy models reach {psnrs} dB, "
-        f"against {res.ae_psnr:.1f} dB for the plain AE: the channel costs up to {cost:.1f} dB."
+        f"against {res.ae_psnr:.1f} dB for the plain AE: {costs}."
     )
     smoothest = max(x["gauss_nearest_train_psnr_mean"] for x in m.values())
     roughest = min(x["gauss_nearest_train_psnr_mean"] for x in m.values())
@@ -161,9 +166,10 @@ def prose(res: NoisyResult) -> str:
         " Nearness says where samples land, not whether they look like photos: part `generation` tests that "
         "directly, with a classifier two-sample test."
     )
+    spread = f"{roughest:.1f}" if f"{roughest:.1f}" == f"{smoothest:.1f}" else f"{roughest:.1f} to {smoothest:.1f}"
     sampling = (
-        f"Samples of a Gaussian fitted to each noisy model's codes come out {smoother} ({roughest:.1f} to "
-        f"{smoothest:.1f} dB to the nearest training photo, against {res.ae_sample_psnr:.1f} dB). {verdict}"
+        f"Samples of a Gaussian fitted to each noisy model's codes come out {smoother} ({spread} dB to the nearest "
+        f"training photo, against {res.ae_sample_psnr:.1f} dB). {verdict}"
     )
     return "\n\n".join([checks, result, *_versus(res), sampling])
 
