@@ -66,6 +66,9 @@ def loss_curves(
             ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=4))
+        if ep and max(ep) <= 5:  # a fine-tune of a few epochs: whole epochs, not a zoom around one point
+            ax.set_xlim(0.5, max(ep) + 0.5)
+            ax.set_xticks(range(1, max(ep) + 1))
         ax.tick_params(labelsize=7)
         if len(names) > 1:
             ax.set_title((titles or {}).get(name, name), fontsize=8)

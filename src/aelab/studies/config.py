@@ -273,6 +273,8 @@ def settings_argv(cls: type[StudyConfig], study: str, settings: dict[str, Any]) 
             continue
         if meta["many"] and isinstance(value, (list, tuple)):
             value = ",".join(str(v) for v in value)
+        elif meta["kind"] is Path and isinstance(value, (str, Path)):
+            value = Path(value).expanduser()  # what a shell does to ~ on the command line
         argv.append(f"{flag}={value}")
     return argv
 
