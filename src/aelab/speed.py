@@ -33,8 +33,9 @@ def cpu_bf16_supported() -> bool:
 
 
 def use_amp(cfg: TrainConfig, device: torch.device) -> bool:
-    """bf16 autocast: always on CUDA; on CPU only when asked for (``cpu_amp``) and native there; on Apple's
-    GPU (MPS) when asked for and the build and macOS run it (else fp32)."""
+    """bf16 autocast (``amp``): on CUDA always; on a CPU when ``cpu_amp`` asks for it (``--precision auto`` does)
+    and the CPU runs bf16 natively; on Apple's GPU (MPS) when ``cpu_amp`` asks for it and the torch build and
+    macOS run it there. Everywhere else fp32."""
     if not cfg.amp:
         return False
     if device.type == "cuda":
