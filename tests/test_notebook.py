@@ -73,6 +73,7 @@ def _number(pattern: str, text: str) -> float:
     return float(m.group(1).replace(",", ""))
 
 
+@pytest.mark.slow
 def test_the_lab_notebook_runs_every_cell_and_shows_the_runs_numbers(tmp_path: Path, monkeypatch) -> None:
     photos = write_dog_photos(tmp_path / "photos", N_PHOTOS, 20, (64, 64))
     nb = nbformat.read(NOTEBOOK, as_version=4)
