@@ -126,3 +126,20 @@ def test_umap_sentence_says_ahead_or_behind_from_the_numbers():
     assert "test MSE is 0.0360 per pixel against the plain AE's 0.0400" in ahead
     mixed = compare.umap_verdict(res(0.90, 0.98))
     assert "behind umap-learn's embedding on the first" in mixed and "ahead of it on the second (0.970)" in mixed
+
+
+def test_noisy_findings_are_one_paragraph_each_in_english_lists():
+    def entry(v: float, psnr: float) -> dict:
+        return {"variance": v, "measured_noise_variance": v, "latent_power_min": 1.0, "latent_power_max": 1.0,
+                "test_psnr": psnr, "gauss_nearest_train_psnr_mean": 13.0}  # fmt: skip
+
+    m = {"0.05": entry(0.05, 22.5), "0.1": entry(0.1, 22.0), "0.15": entry(0.15, 21.6)}
+    lab = {k: {"test_psnr": x["test_psnr"] - 1.5} for k, x in m.items()}
+    text = noisy.prose(noisy.NoisyResult(m, [], {}, {}, 22.9, 12.0, 19.0, 3, "jscc", {}, lab))
+    paragraphs = text.split("\n\n")
+    assert len(paragraphs) == 4  # the channel checks out; what it costs; against the lab's layout; sampling
+    assert paragraphs[0].startswith("The measured variance") and "costs up to 1.3 dB" in paragraphs[1]
+    assert "variances 0.05, 0.1 and 0.15, the noisy models reach 22.5, 22.0 and 21.6 dB" in paragraphs[1]
+    assert "gains +1.50, +1.50 and +1.50 dB" in paragraphs[2] and paragraphs[3].startswith("Samples of a Gaussian")
+    better = noisy.prose(noisy.NoisyResult(m, [], {}, {}, 21.0, 12.0, 19.0, 1))
+    assert "none of them loses to it" in better and "costs" not in better  # noisier, yet better: said so

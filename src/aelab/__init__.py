@@ -1,6 +1,13 @@
 """aelab: the deep-autoencoder lab, end to end.
 
-Public API::
+The studies, as the command line runs them (keywords are the flags' names; each returns a finished Run)::
+
+    import aelab
+    run = aelab.mnist(parts=["ae", "dae"], quick=True)   # aelab mnist --parts ae,dae --quick
+    run.metrics["ae2d"]["test_psnr"], run.model("ae2d"), run.figures["manifold"]
+    run = aelab.open_run("runs/dogs")                    # any finished run folder
+
+The pieces::
 
     from aelab import MLPAutoencoder, ConvAutoencoder, AWGNChannel, TrainConfig, fit, psnr, ssim
     from aelab import load_mnist, load_photos, run_mnist, run_dogs
@@ -20,6 +27,10 @@ __version__ = "0.1.0"
 # Public names resolve on first use, so `import aelab` (and `aelab --help`) loads no study, no
 # matplotlib and no scikit-learn until something asks for them.
 _PUBLIC = {
+    "dogs": "aelab.api",
+    "mnist": "aelab.api",
+    "Run": "aelab.results",
+    "open_run": "aelab.results",
     "ImageData": "aelab.data.base",
     "read_idx": "aelab.data.idx",
     "write_idx": "aelab.data.idx",
@@ -75,11 +86,13 @@ __all__ = [
     "MLPAutoencoder",
     "MnistConfig",
     "MnistConvAutoencoder",
+    "Run",
     "TrainConfig",
     "TrainingInterrupted",
     "UserError",
     "VAE",
     "__version__",
+    "dogs",
     "fit",
     "fit_gaussian",
     "judged_samples",
@@ -88,6 +101,8 @@ __all__ = [
     "load_mnist",
     "load_photos",
     "mean_psnr",
+    "mnist",
+    "open_run",
     "power_normalize",
     "psnr",
     "read_idx",

@@ -24,31 +24,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"aelab: error: {message} (see: {self.prog} --help)\n")
 
 
-def _studies() -> dict[str, tuple]:
-    """study -> (config class, part registry, one-line help, description)."""
-    from aelab.studies.dogs import REGISTRY as DOGS
-    from aelab.studies.dogs import DogsConfig
-    from aelab.studies.mnist import REGISTRY as MNIST
-    from aelab.studies.mnist import MnistConfig
-
-    return {
-        "mnist": (
-            MnistConfig,
-            MNIST,
-            "the MNIST study: AE-2D, denoising, latent manifold, L2, explorations",
-            "The MNIST study (or Fashion-MNIST, or any 28x28 IDX set with 10 classes). Without --data it uses "
-            "cached MNIST, downloads it, or falls back to the built-in 5,000-digit sample.",
-        ),
-        "dogs": (
-            DogsConfig,
-            DOGS,
-            "the dogs study: conv AE, latent samples, Gaussian sampling, perturbation, noisy latent",
-            "The dog-photo study. Without --data it uses Stanford Dogs downloaded into the cache "
-            "(aelab download stanford-dogs).",
-        ),
-    }
-
-
 def build_parser(config_defaults: dict[str, dict] | None = None) -> argparse.ArgumentParser:
     """The whole command line; ``config_defaults`` (study -> settings from a ``--config`` file) replace
     the built-in defaults, so flags given on the command line still win."""
@@ -61,9 +36,11 @@ def build_parser(config_defaults: dict[str, dict] | None = None) -> argparse.Arg
     )
     parser.add_argument("--version", action="version", version=f"aelab {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name, (cls, registry, help_line, description) in _studies().items():
-        p = sub.add_parser(name, help=help_line, description=description)
-        add_config_flags(p, cls, registry.help(), ",".join(registry.defaults))
+    from aelab.studies.catalog import studies
+
+    for name, study in studies().items():
+        p = sub.add_parser(name, help=study.help, description=study.description)
+        add_config_flags(p, study.config, study.registry.help(), ",".join(study.registry.defaults))
         p.add_argument("--config", type=Path, default=None, help="replay a run's config.toml (flags given here win)")
         p.add_argument("--debug", action="store_true", help="show full tracebacks")
         if config_defaults and name in config_defaults:
@@ -107,7 +84,7 @@ def build_parser(config_defaults: dict[str, dict] | None = None) -> argparse.Arg
 
 def _model_io_flags(p: argparse.ArgumentParser, batch: int = 64) -> None:
     """Flags of the commands that run a finished run's models over a data folder."""
-    from aelab.studies.config import bounded
+    from aelab.studies.config import DEVICES, bounded
 
     p.add_argument(
         "--batch-size",
@@ -117,9 +94,7 @@ def _model_io_flags(p: argparse.ArgumentParser, batch: int = 64) -> None:
     )
     p.add_argument("--limit", type=bounded("--limit", int, 0), default=None, help="use only the first N images")
     p.add_argument("--seed", type=int, default=0, help="seed of the channel noise (default: %(default)s)")
-    p.add_argument(
-        "--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run (default: %(default)s)"
-    )
+    p.add_argument("--device", default="auto", choices=DEVICES, help="where to run (default: %(default)s)")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
 
 
@@ -147,11 +122,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     named = _config_file(argv)
     if named is None:
         return build_parser().parse_args(argv)
+    from aelab.studies.catalog import studies
     from aelab.studies.config import config_defaults_from_file
 
     study, path = named
     try:
-        defaults = config_defaults_from_file(path, _studies()[study][0], study)
+        defaults = config_defaults_from_file(path, studies()[study].config, study)
     except UserError as e:
         print(f"aelab: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -159,17 +135,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def _run_study(args: argparse.Namespace) -> Path:
+    from aelab.studies.catalog import studies
     from aelab.studies.config import config_from_args
 
-    cls, registry, _, _ = _studies()[args.command]
-    cfg = config_from_args(cls, args, registry.parse(args.parts))
-    if args.command == "mnist":
-        from aelab.studies.mnist import run_mnist
-
-        return run_mnist(cfg)
-    from aelab.studies.dogs import run_dogs
-
-    return run_dogs(cfg)
+    study = studies()[args.command]
+    return study.run(config_from_args(study.config, args, study.registry.parse(args.parts)))
 
 
 def _run_evaluate(args: argparse.Namespace) -> Path:

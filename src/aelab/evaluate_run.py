@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +34,15 @@ from aelab.runtime import resolve_device
 PREPARE = {"unit": unit, "signed": signed}
 
 
-def load_run_models(run_dir: str | Path, device: torch.device) -> tuple[dict[str, tuple[dict, nn.Module]], list[str]]:
-    """Every finished model of a run: name -> (its description, the model in eval mode); plus notes
-    on the ones left out (missing or unfinished checkpoints)."""
+def load_run_models(
+    run_dir: str | Path, device: torch.device, names: Sequence[str] | None = None
+) -> tuple[dict[str, tuple[dict, nn.Module]], list[str]]:
+    """Every finished model of a run (or those of ``names``): name -> (its description, the model in eval
+    mode); plus notes on the ones left out (missing or unfinished checkpoints).
+
+    ``aelab evaluate``, ``aelab export`` and :class:`aelab.results.Run` all load models here, so a model
+    a notebook gets back is the one those commands score.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run folder {run_dir} does not exist")
@@ -48,6 +55,11 @@ def load_run_models(run_dir: str | Path, device: torch.device) -> tuple[dict[str
         raise UserError(f"{index} is not readable JSON ({e})") from None
     if not isinstance(specs, dict):
         raise UserError(f"{index} does not describe any models")
+    if names is not None:
+        unknown = [n for n in names if n not in specs]
+        if unknown:
+            raise UserError(f"{run_dir} has no model {unknown[0]!r}; its models: {', '.join(specs) or 'none'}")
+        specs = {n: specs[n] for n in names}
     models, notes = {}, []
     for name, spec in specs.items():
         path = run_dir / "checkpoints" / f"{name}.pt"

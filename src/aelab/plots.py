@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping, Sequence
 
 import matplotlib
 
-matplotlib.use("Agg")
+if "ipykernel" not in sys.modules:  # figures go to files; in Jupyter the notebook's own (inline) backend stays
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 
@@ -31,17 +34,57 @@ def tile(images: torch.Tensor, nrow: int, pad: int = 1, fill: float = 1.0) -> np
     return _np_image(canvas)
 
 
-def loss_curves(histories: Mapping[str, Sequence[Mapping]], ylabel: str = "loss") -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    for i, (name, hist) in enumerate(histories.items()):
+def loss_curves(
+    histories: Mapping[str, Sequence[Mapping]], ylabel: str = "loss", titles: Mapping[str, str] | None = None
+) -> plt.Figure:
+    """Train (solid) and held-out (dashed) loss per epoch of each model.
+
+    One model: one panel. Several: one small panel per model on a shared log axis, so a fine-tune of
+    three epochs is as readable as a plain AE of twenty-four and their levels still compare (on one
+    linear axis the short curves shrink to specks under the long ones). The legend sits outside the
+    curves. ``titles``: a panel title per model (default: its name).
+    """
+    names = list(histories)
+    values = [v for h in histories.values() for e in h for v in (e["train_loss"], e["test_loss"])]
+    log = bool(values) and min(values) > 0 and max(values) / min(values) > 3
+    ncols = 1 if len(names) == 1 else min(4, math.ceil(math.sqrt(len(names))))
+    nrows = math.ceil(len(names) / ncols)
+    size = (6, 3.6) if len(names) == 1 else (2.7 * ncols, 2.1 * nrows + 0.4)
+    fig, axes = plt.subplots(nrows, ncols, figsize=size, squeeze=False, sharex=False, sharey=len(names) > 1)
+    flat = [a for row in axes for a in row]
+    for i, (ax, name) in enumerate(zip(flat, names)):
+        hist = histories[name]
         ep = [h["epoch"] for h in hist]
-        color = f"C{i}"
-        ax.plot(ep, [h["train_loss"] for h in hist], color=color, label=f"{name} train")
-        ax.plot(ep, [h["test_loss"] for h in hist], color=color, ls="--", label=f"{name} test")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+        marker = "o" if len(ep) <= 5 else None
+        color = f"C{i % 10}" if len(names) > 1 else "C0"
+        ax.plot(ep, [h["train_loss"] for h in hist], color=color, marker=marker, ms=3, label="train")
+        ax.plot(ep, [h["test_loss"] for h in hist], color=color, ls="--", marker=marker, ms=3, label="held-out")
+        if log:
+            ax.set_yscale("log")
+            ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+            ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=4))
+        if ep and max(ep) <= 5:  # a fine-tune of a few epochs: whole epochs, not a zoom around one point
+            ax.set_xlim(0.5, max(ep) + 0.5)
+            ax.set_xticks(range(1, max(ep) + 1))
+        ax.tick_params(labelsize=7)
+        if len(names) > 1:
+            ax.set_title((titles or {}).get(name, name), fontsize=8)
+    for ax in flat[len(names) :]:
+        ax.axis("off")
+    for row in axes:
+        row[0].set_ylabel(ylabel, fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch", fontsize=8)
+    handles = [Line2D([], [], color="0.3", label="train"), Line2D([], [], color="0.3", ls="--", label="held-out")]
+    labels = ["train", "held-out"]
+    if len(names) == 1:
+        flat[0].legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    else:
+        fig.legend(handles, labels, fontsize=8, loc="upper center", ncol=2, frameon=False, bbox_to_anchor=(0.5, 1.0))
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / size[1]))
     return fig
 
 

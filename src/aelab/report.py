@@ -15,6 +15,7 @@ import platform
 import shlex
 import shutil
 import sys
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -147,9 +148,20 @@ def _duration(seconds: float) -> str:
 
 
 def fmt(value: Any, digits: int = 2) -> str:
+    """A table cell: floats to ``digits`` decimals, whole numbers with thousands separators."""
     if isinstance(value, float):
         return "n/a" if not math.isfinite(value) else f"{value:.{digits}f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
     return str(value)
+
+
+def listing(items: Sequence[Any], sep: str = ", ", last: str = " and ") -> str:
+    """Items as an English list: ``a``, ``a and b``, ``a, b and c`` (``sep="; "`` for items with commas)."""
+    words = [str(i) for i in items]
+    if len(words) < 2:
+        return "".join(words)
+    return sep.join(words[:-1]) + last + words[-1]
 
 
 class Report:
@@ -187,11 +199,16 @@ class Report:
         self.lines += [f"![{caption}](figures/{path.name})", "", f"*{caption}*", ""]
         return path
 
-    def table(self, header: list[str], rows: list[list[Any]], digits: int = 2) -> None:
+    def table(self, header: list[str], rows: list[list[Any]], digits: int | Sequence[int] = 2) -> None:
+        """A Markdown table; ``digits``: decimals of every float, or one count per column, so each column
+        shows the precision its measurement supports (dB to 0.01, SSIM to 0.001, MMACs to 0.1)."""
+        per_column = [digits] * len(header) if isinstance(digits, int) else list(digits)
+        if len(per_column) != len(header):
+            raise ValueError(f"{len(per_column)} digit counts for {len(header)} columns")
         self.lines.append("| " + " | ".join(header) + " |")
         self.lines.append("|" + "---|" * len(header))
         for row in rows:
-            self.lines.append("| " + " | ".join(fmt(v, digits) for v in row) + " |")
+            self.lines.append("| " + " | ".join(fmt(v, d) for v, d in zip(row, per_column)) + " |")
         self.lines.append("")
 
     def metric(self, dotted: str, value: Any) -> None:

@@ -41,11 +41,18 @@ _DIST = Dist()
 
 
 def init_distributed(device_kind: str) -> Dist:
-    """Join the torchrun process group when launched by torchrun; otherwise a single process."""
+    """Join the torchrun process group when launched by torchrun; otherwise a single process.
+
+    ``device_kind`` (:func:`device_kind`) picks the backend: nccl for CUDA, gloo for the CPU. MPS has
+    none; :func:`check_device_use` refuses it before a run starts, and this refuses it again for code
+    that builds a session by hand.
+    """
     global _DIST
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return _DIST
+    if device_kind == "mps":
+        check_device_use("mps")
     if not dist.is_initialized():
         # torch.distributed.nn binds ``group.WORLD`` as a default argument when it is imported; torch._dynamo
         # imports it, and torch.optim imports dynamo on first use. Imported after init, it would hold the
@@ -136,17 +143,77 @@ def broadcast_from_main(value: T) -> T:
     return box[0]
 
 
+def mps_available() -> bool:
+    """Whether Apple's GPU (the MPS backend) can run here: a macOS build of torch on Apple silicon."""
+    mps = getattr(torch.backends, "mps", None)
+    try:
+        return bool(mps is not None and mps.is_available())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def mps_bf16_supported() -> bool:
+    """Whether bf16 autocast runs on MPS here: the build must offer autocast for MPS and bf16 needs macOS 14.
+
+    Where it does not, MPS trains in fp32 (the numbers are then the fp32 numbers of any other device).
+    """
+    if not mps_available():
+        return False
+    try:
+        return bool(torch.amp.is_autocast_available("mps") and torch.backends.mps.is_macos_or_newer(14, 0))
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def device_kind(name: str = "auto", distributed: bool | None = None) -> str:
+    """``cuda``, ``mps`` or ``cpu``: what ``name`` means here, without checking that it is available.
+
+    ``auto`` picks CUDA, then Apple's GPU (MPS), then the CPU; under torchrun (``distributed``, default:
+    from ``WORLD_SIZE``) it skips MPS, which has no process-group backend, so a Mac's DDP run uses its CPU.
+    """
+    if name != "auto":
+        return name
+    if torch.cuda.is_available():
+        return "cuda"
+    if distributed is None:
+        distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return "mps" if not distributed and mps_available() else "cpu"
+
+
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present; asking for CUDA where there is none is a user error."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+    """``auto`` picks CUDA, then MPS, then the CPU; asking for a device that is not here is a user error."""
+    name = device_kind(name)
     if name == "cuda":
         if not torch.cuda.is_available():
             raise UserError("--device cuda was asked for, but no CUDA GPU is available (use --device cpu)")
         return torch.device("cuda", _DIST.local_rank if _DIST.enabled else torch.cuda.current_device())
+    if name == "mps":
+        if not mps_available():
+            raise UserError(
+                "--device mps was asked for, but Apple's GPU (MPS) is not available here (use --device cpu)"
+            )
+        return torch.device("mps")
     if name == "cpu":
         return torch.device("cpu")
-    raise UserError(f"unknown device {name!r} (choose auto, cpu or cuda)")
+    raise UserError(f"unknown device {name!r} (choose auto, cpu, cuda or mps)")
+
+
+def check_device_use(device: str, jobs: int = 0) -> None:
+    """Refuse, in one line, what Apple's GPU cannot do: torchrun's process group (DDP) and ``--jobs``
+    worker processes (they train on CPU cores). ``--jobs 0`` (automatic) simply means one process there."""
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if device_kind(device, distributed) != "mps":
+        return
+    if distributed:
+        raise UserError(
+            "torchrun (DDP) runs on CPUs (gloo) and CUDA GPUs (nccl), not on Apple's GPU (MPS); "
+            "use --device cpu under torchrun"
+        )
+    if jobs > 1:
+        raise UserError(
+            f"--jobs {jobs} trains in CPU worker processes, which Apple's GPU (MPS) cannot share; "
+            "use --jobs 1 on MPS, or --device cpu to train side by side on the CPU"
+        )
 
 
 def seed_everything(seed: int) -> None:

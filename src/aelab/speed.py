@@ -38,8 +38,18 @@ def cpu_bf16_supported() -> bool:
 
 
 def use_amp(cfg: TrainConfig, device: torch.device) -> bool:
-    """bf16 autocast: always on CUDA; on CPU only when asked for (``cpu_amp``) and native there."""
-    return cfg.amp and (device.type == "cuda" or (cfg.cpu_amp and device.type == "cpu" and cpu_bf16_supported()))
+    """bf16 autocast (``amp``): on CUDA always; on a CPU when ``cpu_amp`` asks for it (``--precision auto`` does)
+    and the CPU runs bf16 natively; on Apple's GPU (MPS) when ``cpu_amp`` asks for it and the torch build and
+    macOS run it there. Everywhere else fp32."""
+    if not cfg.amp:
+        return False
+    if device.type == "cuda":
+        return True
+    if device.type == "mps":
+        from aelab.runtime import mps_bf16_supported
+
+        return cfg.cpu_amp and mps_bf16_supported()
+    return cfg.cpu_amp and device.type == "cpu" and cpu_bf16_supported()
 
 
 def use_channels_last(model: nn.Module, cfg: TrainConfig, device: torch.device) -> bool:

@@ -47,8 +47,10 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: str = "cosine"  # "cosine" (short warm-up, then cosine to 5%) or "constant"
     seed: int = 0
-    amp: bool = True  # bf16 autocast, used on CUDA only
-    cpu_amp: bool = False  # bf16 autocast on CPU as well, where the CPU has native bf16 (speed.cpu_bf16_supported)
+    amp: bool = True  # bf16 autocast where it is native (off: fp32 everywhere, e.g. --precision fp32)
+    cpu_amp: bool = (
+        False  # bf16 autocast beyond CUDA too: on a CPU with native bf16, on MPS where supported (speed.use_amp)
+    )
     compile: bool = False
     channels_last: bool | None = None  # None: on for models with convolutions (see speed.use_channels_last)
     clip_grad: float = 0.0  # > 0: clip the gradient's global norm to this before each step (0: off)

@@ -18,7 +18,7 @@ from aelab.data.scaling import SCALINGS
 from aelab.errors import Terminated, TrainingInterrupted, UserError
 from aelab.progress import Progress
 from aelab.report import Report, RunDir
-from aelab.runtime import barrier, configure_torch, init_distributed, resolve_device, seed_everything
+from aelab.runtime import barrier, configure_torch, device_kind, init_distributed, resolve_device, seed_everything
 from aelab.speed import flushing_subnormals
 from aelab.studies.recipe import Recipe
 from aelab.train import Objective, Prepare, TrainConfig, TrainLog, fit
@@ -36,8 +36,7 @@ class Session:
         resume: bool = False,
         overwrite: bool = False,
     ) -> None:
-        kind = "cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu"
-        self.dist = init_distributed(kind)
+        self.dist = init_distributed(device_kind(device))
         self.device = resolve_device(device)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)

@@ -20,6 +20,7 @@ from typing import Any
 from aelab.errors import UserError
 
 NOT_IN_CONFIG_FILE = ("resume", "overwrite")  # how to treat the folder, not how the run is made
+DEVICES = ("auto", "cpu", "cuda", "mps")  # the --device choices; aelab.runtime.resolve_device knows each
 
 
 def option(
@@ -90,10 +91,12 @@ class StudyConfig:
     batch_size: int = option(128, "batch size", kind=int, low=0)
     lr: float = option(1e-3, "Adam learning rate (warm-up, then cosine decay to 5%%)", kind=float, low=0)
     seed: int = option(0, "random seed; same seed, same data, same device: same numbers", kind=int)
-    device: str = option("auto", "where to train: auto picks CUDA when present", choices=("auto", "cpu", "cuda"))
+    device: str = option(
+        "auto", "where to train: auto picks CUDA, then Apple's GPU (mps), then the CPU", choices=DEVICES
+    )
     precision: str = option(
         "auto",
-        "auto: bf16 autocast where the device runs it natively (CUDA, CPUs with AVX512-BF16 or AMX), "
+        "auto: bf16 autocast where the device runs it natively (CUDA, CPUs with AVX512-BF16 or AMX, MPS on macOS 14), "
         "else fp32; fp32: full fp32 everywhere (numbers that match across CPUs)",
         choices=("auto", "fp32"),
     )
@@ -193,7 +196,8 @@ def config_defaults_from_file(path: Path, cls: type[StudyConfig], study: str) ->
     out: dict[str, Any] = {}
     for name, v in values.items():
         meta = fields[name].metadata
-        kind = meta.get("kind")
+        choices = meta.get("choices")
+        kind = meta.get("kind") or (type(choices[0]) if choices else None)  # --latent-size 8|16: a whole number
         if name == "parts":
             if not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
                 raise UserError(f"config file {path}: parts must be a list of part names, got {v!r}")
@@ -220,6 +224,75 @@ def config_defaults_from_file(path: Path, cls: type[StudyConfig], study: str) ->
 
 
 def config_from_args(cls: type[StudyConfig], args: argparse.Namespace, parts: tuple[str, ...]) -> StudyConfig:
+    """The config of parsed flags, checked as a whole (what one flag's validator cannot see: the device
+    against ``--jobs`` and torchrun)."""
+    from aelab.runtime import check_device_use
+
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
     values["parts"] = parts
-    return cls(**values)
+    cfg = cls(**values)
+    check_device_use(cfg.device, cfg.jobs)
+    return cfg
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    """A study's flags for Python callers: a mistake raises :class:`UserError` with argparse's own line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(message)
+
+
+def settings_argv(cls: type[StudyConfig], study: str, settings: dict[str, Any]) -> list[str]:
+    """Python keyword settings (the config's field names) as the command line that says the same.
+
+    ``None`` leaves a setting at its default; booleans become their flag or nothing; lists become
+    comma-separated values. Every value then goes through the flags' own validators, so a Python caller
+    and the command line get the same checks and the same messages.
+    """
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    argv: list[str] = []
+    for name, value in settings.items():
+        f = fields.get(name)
+        if f is None or (name != "parts" and "help" not in f.metadata):
+            known = ", ".join(n for n, g in fields.items() if n == "parts" or "help" in g.metadata)
+            raise UserError(f"unknown setting {name!r} for `aelab {study}`; the settings are: {known}")
+        if value is None:
+            continue
+        if name == "parts":
+            names = [value] if isinstance(value, str) else list(value)
+            if not all(isinstance(p, str) for p in names):
+                raise UserError(f"parts must be part names, got {value!r}")
+            argv.append(f"--parts={','.join(names)}")
+            continue
+        meta, flag = f.metadata, flag_name(f)
+        if meta["kind"] is bool:
+            if not isinstance(value, bool):
+                raise UserError(f"{name} must be True or False, got {value!r}")
+            if value != f.default:
+                argv.append(flag)
+            continue
+        if meta["many"] and isinstance(value, (list, tuple)):
+            value = ",".join(str(v) for v in value)
+        elif meta["kind"] is Path and isinstance(value, (str, Path)):
+            value = Path(value).expanduser()  # what a shell does to ~ on the command line
+        argv.append(f"{flag}={value}")
+    return argv
+
+
+def config_from_settings(
+    cls: type[StudyConfig],
+    registry: Any,
+    study: str,
+    settings: dict[str, Any],
+    defaults: dict[str, Any] | None = None,
+) -> StudyConfig:
+    """The config of Python keyword settings, through the same flags, validators and checks as the command
+    line (:func:`add_config_flags`, :func:`config_from_args`); a mistake is a :class:`UserError` whose text
+    is the line ``aelab STUDY`` prints after ``aelab: error:``. ``defaults``: a ``config.toml``'s settings
+    (:func:`config_defaults_from_file`), which replace the built-in defaults as ``--config`` does."""
+    parser = _RaisingParser(prog=f"aelab {study}", add_help=False)
+    add_config_flags(parser, cls, registry.help(), ",".join(registry.defaults))
+    if defaults:
+        parser.set_defaults(**defaults)
+    args = parser.parse_args(settings_argv(cls, study, settings))
+    return config_from_args(cls, args, registry.parse(args.parts))

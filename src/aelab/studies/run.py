@@ -27,6 +27,7 @@ class StudyRun:
     """One run of a study: what its parts share. Subclasses add the study's own shared values."""
 
     quick_epochs = 1
+    study = ""  # the study's name (``aelab <study>``), recorded in metrics.json's run block
 
     def __init__(
         self, cfg: StudyConfig, session: Session, data: ImageData, registry: Registry, recipes: Mapping[str, Recipe]
@@ -60,16 +61,18 @@ class StudyRun:
     # ------------------------------------------------------------------ training
     @property
     def bf16(self) -> bool:
-        """Whether training steps run under bf16 autocast (``--precision auto`` on a device with native bf16)."""
-        from aelab.speed import cpu_bf16_supported
+        """Whether training steps run under bf16 autocast (``--precision auto`` on a device with native bf16:
+        CUDA, a CPU with AVX512-BF16 or AMX, MPS on macOS 14 with a build that autocasts there)."""
+        from aelab.speed import use_amp
 
-        return self.cfg.precision == "auto" and (self.device.type == "cuda" or cpu_bf16_supported())
+        return use_amp(self.base_train_config, self.device)
 
     @cached_property
     def base_train_config(self) -> TrainConfig:
         cfg = self.cfg
+        auto = cfg.precision == "auto"  # --precision fp32 is fp32 on every device, GPUs included
         return TrainConfig(
-            batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, compile=cfg.compile, cpu_amp=cfg.precision == "auto"
+            batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, compile=cfg.compile, amp=auto, cpu_amp=auto
         )
 
     def epochs(self, recipe: Recipe) -> int:
@@ -145,17 +148,19 @@ class StudyRun:
 
         r = self.report
         r.section("Training curves")
+        histories = self.session.histories
         r.figure(
-            plots.loss_curves(self.session.histories, loss_label),
+            plots.loss_curves(histories, loss_label, {n: self.label(n) if n in self.recipes else n for n in histories}),
             "loss_curves",
-            "Train (solid) and held-out (dashed) loss of every model.",
+            "Train (solid) and held-out (dashed) loss per epoch of every model"
+            + ("; one panel per model, on a shared axis." if len(histories) > 1 else "."),
         )
         total = time.perf_counter() - started
         r.provenance(
             self.cfg.seed,
             self.device,
             {**self.wall_seconds, "total": total},
-            extra={"training_processes": self.workers, **self._subnormals()},
+            extra={"study": self.study, "training_processes": self.workers, **self._subnormals()},
         )
         r.write()
         if self.tensorboard is not None:

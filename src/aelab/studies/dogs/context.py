@@ -26,6 +26,7 @@ class DogsRun(StudyRun):
     """Held-out photos, the shown and the Gaussian-fit indices, and the plain AE's outputs, shared."""
 
     quick_epochs = 1
+    study = "dogs"
 
     def __init__(
         self, cfg: DogsConfig, session: Session, data: ImageData, registry: Registry, recipes: dict[str, Recipe]

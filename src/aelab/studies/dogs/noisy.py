@@ -11,6 +11,7 @@ import torch
 from aelab import plots
 from aelab.evaluate import mean_psnr, nearest_psnr
 from aelab.models.channel import snr_db
+from aelab.report import listing
 from aelab.studies.dogs.recipes import ADAPTIVE_SNR, ARCH_NAME, LAB_PREFIX, var_key
 from aelab.studies.dogs.sampling import gauss_samples, generates
 from aelab.studies.parts import Part
@@ -117,10 +118,12 @@ def how_trained(res: NoisyResult) -> str:
             "At equal compute, this beat fine-tuning the AE for each variance separately in the sweep recorded in "
             "benchmarks/RESULTS.md."
         )
-    return f"Each noisy model trained {res.epochs} more epochs from the AE's weights."
+    return f"Each noisy model trained {res.epochs} more epoch{'' if res.epochs == 1 else 's'} from the AE's weights."
 
 
 def prose(res: NoisyResult) -> str:
+    """The section's findings, one paragraph each: the channel does what the flags say; what it costs;
+    the SNR-adaptive model and the lab's layout beside the default; what sampling the latent space gives."""
     m = res.metrics
     noise_ok = all(abs(x["measured_noise_variance"] / x["variance"] - 1) < 0.05 for x in m.values())
     lo, hi = min(x["latent_power_min"] for x in m.values()), max(x["latent_power_max"] for x in m.values())
@@ -131,8 +134,18 @@ def prose(res: NoisyResult) -> str:
         + (f", and every code's mean square is 1 (range {lo:.4f} to {hi:.4f})." if power_ok else
            f"; the codes' mean squares range {lo:.4f} to {hi:.4f}, not 1.")
     )  # fmt: skip
-    psnrs = " / ".join(f"{x['test_psnr']:.1f}" for x in m.values())
+    psnrs = listing([f"{x['test_psnr']:.1f}" for x in m.values()])
     cost = max(res.ae_psnr - x["test_psnr"] for x in m.values())
+    costs = (
+        f"the channel costs up to {cost:.1f} dB"
+        if cost >= 0.05
+        else "none of them loses to it: their extra training from its weights outweighs the noise"
+    )
+    result = (
+        f"The lab reported 26.0, 24.9 and 24.5 dB on training images at its much lighter noise (std 0.05, 0.1 and "
+        f"0.15). Here, on held-out photos at the true variances {listing(list(m))}, the noisy models reach {psnrs} dB, "
+        f"against {res.ae_psnr:.1f} dB for the plain AE: {costs}."
+    )
     smoothest = max(x["gauss_nearest_train_psnr_mean"] for x in m.values())
     roughest = min(x["gauss_nearest_train_psnr_mean"] for x in m.values())
     smoother = (
@@ -153,33 +166,30 @@ def prose(res: NoisyResult) -> str:
         " Nearness says where samples land, not whether they look like photos: part `generation` tests that "
         "directly, with a classifier two-sample test."
     )
-    return (
-        f"{checks} The lab reported 26.0 / 24.9 / 24.5 dB on training images at its much lighter noise (std = 0.05 / "
-        f"0.1 / 0.15); here, on held-out photos at the true variances, {psnrs} dB (variances {' / '.join(m)}), "
-        f"against {res.ae_psnr:.1f} dB for the plain AE: the channel costs up to {cost:.1f} dB. The 'at the lab's "
-        "noise' column evaluates the same models at the lab's effective variance (its number squared). "
-        f"{how_trained(res)}{_versus(res)} Samples of a Gaussian fitted to each noisy "
-        f"model's codes come out {smoother} ({roughest:.1f} to {smoothest:.1f} dB to the nearest training photo, "
-        f"against {res.ae_sample_psnr:.1f} dB). {verdict}"
+    spread = f"{roughest:.1f}" if f"{roughest:.1f}" == f"{smoothest:.1f}" else f"{roughest:.1f} to {smoothest:.1f}"
+    sampling = (
+        f"Samples of a Gaussian fitted to each noisy model's codes come out {smoother} ({spread} dB to the nearest "
+        f"training photo, against {res.ae_sample_psnr:.1f} dB). {verdict}"
     )
+    return "\n\n".join([checks, result, *_versus(res), sampling])
 
 
-def _versus(res: NoisyResult) -> str:
-    """What the adaptive model and the lab's layout give at the same variances, from the numbers."""
-    out = ""
+def _versus(res: NoisyResult) -> list[str]:
+    """What the adaptive model and the lab's layout give at the same variances, from the numbers: a paragraph each."""
+    out = []
     m = res.metrics
     if res.adaptive:
         gains = [m[k]["test_psnr"] - res.adaptive[k]["test_psnr"] for k in m]
         better = "above" if min(gains) > 0 else "below" if max(gains) < 0 else "on both sides of"
-        out += (
-            f" The per-variance models land {better} the SNR-adaptive model they start from "
-            f"({' / '.join(f'{g:+.2f}' for g in gains)} dB)."
+        out.append(
+            f"The per-variance models land {better} the SNR-adaptive model they start from "
+            f"({listing([f'{g:+.2f}' for g in gains])} dB at variances {listing(list(m))})."
         )
     if res.lab:
         gains = [m[k]["test_psnr"] - res.lab[k]["test_psnr"] for k in m]
-        out += (
-            f" Against the lab's layout at the same variances: {' / '.join(f'{g:+.2f}' for g in gains)} dB "
-            f"({' / '.join(format(res.lab[k]['test_psnr'], '.2f') for k in m)} dB for the lab's layout)."
+        out.append(
+            f"Against the lab's layout at the same variances the default gains {listing([f'{g:+.2f}' for g in gains])} "
+            f"dB (the lab's layout: {listing([format(res.lab[k]['test_psnr'], '.2f') for k in m])} dB)."
         )
     return out
 
@@ -210,12 +220,16 @@ def write(run: DogsRun, res: NoisyResult) -> None:
         ["variance", "SNR (dB)", "model", "test PSNR (dB)", "test SSIM", "PSNR, noise-free channel (dB)",
          "SSIM, noise-free channel"],
         rows,
-        digits=3,
+        digits=(0, 1, 0, 2, 3, 2, 3),
     )  # fmt: skip
     r.table(
         ["variance", "plain AE (dB)", "at the lab's noise (var = v^2)", "measured noise variance"],
         [[k, res.ae_psnr, x["test_psnr_at_lab_noise"], x["measured_noise_variance"]] for k, x in res.metrics.items()],
-        digits=3,
+        digits=(0, 2, 2, 4),
+    )
+    r.text(
+        "The 'at the lab's noise' column evaluates the same models at the lab's effective variance (its number "
+        "squared), the noise the lab's own code added."
     )
     snrs = [snr_db(v) for v in res.curve_variances]
     r.figure(

@@ -6,6 +6,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from aelab.data.base import ImageData
 from aelab.data.photos import load_photos, stanford_dogs_dir
 from aelab.errors import UserError
 from aelab.studies.base import Session
@@ -31,6 +32,11 @@ def find_data(data: Path | None) -> Path:
     )
 
 
+def load_data(cfg: DogsConfig, folder: Path | None = None) -> ImageData:
+    """The photos a run of ``cfg`` trains and scores on (``folder``: the photo folder, when already found)."""
+    return load_photos(folder or find_data(cfg.data), limit=cfg.limit or (QUICK_LIMIT if cfg.quick else None))
+
+
 def run_dogs(cfg: DogsConfig) -> Path:
     """Run the study and return the output folder (no ``parts``: the registry's default parts)."""
     cfg = replace(cfg, parts=cfg.parts or REGISTRY.defaults)
@@ -38,7 +44,7 @@ def run_dogs(cfg: DogsConfig) -> Path:
     folder = find_data(cfg.data)  # before the run folder exists, so a missing folder leaves nothing behind
     s = Session(cfg.out, "aelab: deep autoencoders on dog photos", cfg.device, cfg.seed, cfg.resume, cfg.overwrite)
     with s.guard():
-        data = load_photos(folder, limit=cfg.limit or (QUICK_LIMIT if cfg.quick else None))
+        data = load_data(cfg, folder)
         if len(data.train) < 2:
             raise UserError(f"{folder}: only {len(data.train)} usable training photo(s); the study needs more")
         run = DogsRun(cfg, s, data, REGISTRY, recipes(cfg.variances, cfg.arch))

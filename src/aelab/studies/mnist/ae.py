@@ -51,7 +51,7 @@ def write(run: MnistRun, res: AeResult) -> None:
     r.table(
         ["test BCE / pixel", "test PSNR (dB)", "5-NN accuracy of codes"],
         [[sc.test_bce, sc.test_psnr, sc.knn5_acc]],
-        digits=3,
+        digits=(3, 2, 3),
     )
     r.figure(
         plots.loss_curves({"ae2d": res.history}, "BCE per pixel"), "ae2d_loss", "Training and test loss per epoch."

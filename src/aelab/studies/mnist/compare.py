@@ -24,6 +24,7 @@ import torch
 from aelab import plots
 from aelab.evaluate import PixelNeighbourRanks, decode, judged_samples
 from aelab.latent import latent_grid
+from aelab.report import listing
 from aelab.studies.mnist.sampling import NAMES, SAMPLERS, PCAAutoencoder, sample_codes
 from aelab.studies.parts import Part
 
@@ -247,7 +248,11 @@ def _write_latents(run: MnistRun, res: CompareResult) -> None:
         for k, sc in res.scores.items()
     ]  # fmt: skip
     head = ["model", "1-NN acc.", "5-NN acc.", *(f"trust. k={k}" for k in TRUST_KS)]
-    r.table([*head, "test MSE", "test PSNR (dB)", "test BCE", "code std z1 / z2"], rows, 3)
+    r.table(
+        [*head, "test MSE", "test PSNR (dB)", "test BCE", "code std z1 / z2"],
+        rows,
+        [0, *[3] * (len(head) - 1), 4, 2, 3, 0],
+    )
     fig, axes = plots.panels(len(res.scores), 3.4, ncols=5)
     for ax, (key, sc) in zip(axes, res.scores.items()):
         plots.scatter_codes(ax, sc.codes, run.labels, f"{res.labels[key]}: 5-NN {sc.knn5_acc:.1%}", run.extent)
@@ -372,9 +377,12 @@ def generation_verdict(results: dict[str, dict[str, dict]], labels: dict[str, st
     share = {sp: mean(sp, "digit_share") for sp in NAMES}
     best_sp = max(share, key=share.get)
     richest = max(NAMES, key=lambda sp: mean(sp, "class_entropy"))
-    by_sp = "; ".join(
-        f"{NAMES[sp]} {share[sp]:.0%}, {mean(sp, 'coverage_classes'):.1f} classes, {mean(sp, 'class_entropy'):.2f} bits"
-        for sp in sorted(share, key=lambda sp: -share[sp])
+    by_sp = listing(
+        [
+            f"{NAMES[sp]} {share[sp]:.0%}, {mean(sp, 'coverage_classes'):.1f} classes, {mean(sp, 'class_entropy'):.2f} bits"
+            for sp in sorted(share, key=lambda sp: -share[sp])
+        ],
+        "; ",
     )
     variety = (
         "It also draws the most even mix of classes."

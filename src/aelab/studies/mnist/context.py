@@ -49,6 +49,7 @@ class Assessment:
 
 class MnistRun(StudyRun):
     quick_epochs = 2
+    study = "mnist"
 
     def __init__(
         self,

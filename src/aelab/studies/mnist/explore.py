@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aelab import plots
+from aelab.report import listing
 from aelab.studies.parts import Part
 
 if TYPE_CHECKING:
@@ -50,7 +51,9 @@ def prose(res: ExploreResult, tolerance: float = 0.1) -> str:
         if res.variants[best].test_psnr > base
         else "No variant beats the baseline."
     )
-    return f"Test PSNR against the baseline's {base:.1f} dB, same data and training budget: {'; '.join(parts)}. {top}"
+    return (
+        f"Test PSNR against the baseline's {base:.1f} dB, same data and training budget: {listing(parts, '; ')}. {top}"
+    )
 
 
 def write(run: MnistRun, res: ExploreResult) -> None:
@@ -65,7 +68,9 @@ def write(run: MnistRun, res: ExploreResult) -> None:
         rows.append([name, *VARIANTS[name], sc.test_psnr, sc.test_bce, sc.knn5_acc])
         recon.append((name, sc.x_hat[show]))
     r.table(
-        ["variant", "model", "bottleneck", "loss", "hidden act.", "test PSNR (dB)", "test BCE", "5-NN acc."], rows, 3
+        ["variant", "model", "bottleneck", "loss", "hidden act.", "test PSNR (dB)", "test BCE", "5-NN acc."],
+        rows,
+        (0, 0, 0, 0, 0, 2, 3, 3),
     )
     r.figure(plots.image_rows(recon), "explore_reconstructions", "The same test images through each variant.")
     r.text(prose(res))

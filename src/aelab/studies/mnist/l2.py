@@ -78,7 +78,9 @@ def write(run: MnistRun, res: L2Result) -> None:
         rows.append([res.labels[key], sc.test_bce, sc.test_psnr, sc.knn5_acc, *sc.latent_std])
     r.metric("l2.settings", {"weight_decay": cfg.weight_decay, "penalty_lambda": cfg.l2_lambda})
     r.table(
-        ["regularisation", "test BCE", "test PSNR (dB)", "5-NN acc.", "latent std z1", "latent std z2"], rows, digits=3
+        ["regularisation", "test BCE", "test PSNR (dB)", "5-NN acc.", "latent std z1", "latent std z2"],
+        rows,
+        digits=(0, 3, 2, 3, 2, 2),
     )
     panels = {res.labels[k]: (res.scores[k].codes, res.decoded[k]) for k in res.scores}
     r.figure(

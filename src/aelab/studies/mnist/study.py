@@ -7,8 +7,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from aelab.data.base import ImageData
-from aelab.data.identity import recognise
+from aelab.data.identity import DatasetIdentity, recognise
 from aelab.data.mnist import load_mnist
+from aelab.report import listing
 from aelab.studies.base import Session
 from aelab.studies.mnist.config import MnistConfig
 from aelab.studies.mnist.context import MnistRun
@@ -25,12 +26,7 @@ def run_mnist(cfg: MnistConfig) -> Path:
     started = time.perf_counter()
     s = Session(cfg.out, "aelab: deep autoencoders", cfg.device, cfg.seed, cfg.resume, cfg.overwrite)
     with s.guard():
-        data = load_mnist(cfg.data, allow_download=cfg.allow_download)
-        if data.train_labels is None or data.test_labels is None:
-            raise ValueError("MNIST data without labels")
-        identity = recognise(data, cfg.data)
-        if cfg.quick:
-            data = _subset(data, *QUICK_SPLIT)
+        data, identity = load_data(cfg)
         s.report.set_title(f"aelab: deep autoencoders on {identity.name}")
         run = MnistRun(cfg, s, data, identity, REGISTRY, RECIPES)
         run.open_tensorboard("unit")
@@ -40,6 +36,17 @@ def run_mnist(cfg: MnistConfig) -> Path:
         run.timed("explorer", write_explorer)
         run.finish("BCE per pixel", started)
     return s.run.path
+
+
+def load_data(cfg: MnistConfig) -> tuple[ImageData, DatasetIdentity]:
+    """The images a run of ``cfg`` trains and scores on (``--quick``: its subset), and which data set they are."""
+    data = load_mnist(cfg.data, allow_download=cfg.allow_download)
+    if data.train_labels is None or data.test_labels is None:
+        raise ValueError("MNIST data without labels")
+    identity = recognise(data, cfg.data)
+    if cfg.quick:
+        data = _subset(data, *QUICK_SPLIT)
+    return data, identity
 
 
 def _subset(data: ImageData, n_train: int, n_test: int) -> ImageData:
@@ -59,7 +66,7 @@ def _introduce(run: MnistRun) -> None:
     epochs = run.epochs(RECIPES["ae2d"])
     shape = data.shape
     names = run.identity.class_names
-    listed = ", ".join(names) if run.identity.known and run.identity.item != "digit" else f"{names[0]}..{names[-1]}"
+    listed = listing(names) if run.identity.known and run.identity.item != "digit" else f"{names[0]}..{names[-1]}"
     classes = f"{len(names)} classes ({listed})"
     r.text(
         f"Data: **{run.identity.name}** ({data.source}), {len(data.train):,} training and {len(data.test):,} test "
