@@ -115,6 +115,14 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", type=Path, default=Path("runs/umap_ae_variants"))
     p.add_argument("--name", default="", help="the variant's name in the printed row")
+    p.add_argument("--plain", action="store_true", help="the plain AE instead (BCE alone, no start): a reference row")
+    p.add_argument(
+        "--judge",
+        choices=("train", "cached", "skip"),
+        default="train",
+        help="GMM-10 samples judged: train the judge if not cached, only a cached one, or skip",
+    )
+    p.add_argument("--rescore", type=Path, help="score a model this script saved (its .pt) instead of training")
     args = p.parse_args()
 
     torch.set_num_threads(1)
@@ -127,17 +135,25 @@ def main() -> None:
 
     torch.manual_seed(args.seed)
     model = MLPAutoencoder(image_shape=data.shape, hidden=(1024, 512, 128), bottleneck=2)
-    a, b = ab_params(args.min_dist)
-    objective = umap_objective(graph_edges(graph), data.train, a, b, args.weight, edges_per_step=args.edges)
-    cfg = TrainConfig(epochs=args.epochs, batch_size=128, lr=args.lr, seed=args.seed, cpu_amp=True)
-    t0 = time.perf_counter()
-    warm_start(model, data.train, standardised(layout), steps=UMAP_WARM_STEPS, seed=args.seed)
-    fit("umap_ae", model, objective, data.train, data.test, unit, cfg, CPU, bar=False)
     name = args.name or (
         f"epochs {args.epochs}, edges {args.edges}, n_neighbors {args.neighbors}, min_dist {args.min_dist:g}, "
         f"weight {args.weight:g}, lr {args.lr:g}"
     )
-    row = report(model, data, ranks, args, name, time.perf_counter() - t0)
+    if args.rescore:
+        model.load_state_dict(torch.load(args.rescore, weights_only=True))
+        report(model, data, ranks, args, name, float("nan"))
+        return
+    a, b = ab_params(args.min_dist)
+    weight = 0.0 if args.plain else args.weight  # weight 0: the objective is the lab's BCE alone
+    objective = umap_objective(graph_edges(graph), data.train, a, b, weight, edges_per_step=args.edges)
+    cfg = TrainConfig(epochs=args.epochs, batch_size=128, lr=args.lr, seed=args.seed, cpu_amp=True)
+    t0 = time.perf_counter()
+    if not args.plain:
+        warm_start(model, data.train, standardised(layout), steps=UMAP_WARM_STEPS, seed=args.seed)
+    fit("umap_ae", model, objective, data.train, data.test, unit, cfg, CPU, bar=False)
+    seconds = time.perf_counter() - t0
+    torch.save(model.state_dict(), args.cache / f"model_{time.strftime('%H%M%S')}.pt")
+    row = report(model, data, ranks, args, name, seconds)
     if args.decoder_epochs:  # the encoder stays as it is: only the MSE and the decoded samples can move
         t1 = time.perf_counter()
         dcfg = TrainConfig(epochs=args.decoder_epochs, batch_size=128, lr=args.lr, seed=args.seed + 1, cpu_amp=True)
@@ -145,6 +161,7 @@ def main() -> None:
         after = report(model, data, ranks, args, f"{name}, then decoder {args.decoder_epochs} epochs",
                        row["seconds"] + time.perf_counter() - t1)  # fmt: skip
         assert after["knn5_acc"] == row["knn5_acc"], "the decoder's fine-tuning moved the encoder"
+        torch.save(model.state_dict(), args.cache / f"model_{time.strftime('%H%M%S')}_decoder.pt")
 
 
 def report(model: MLPAutoencoder, data, ranks: PixelNeighbourRanks, args, name: str, seconds: float) -> dict:
@@ -153,9 +170,11 @@ def report(model: MLPAutoencoder, data, ranks: PixelNeighbourRanks, args, name: 
     out = predict(model, data.test, unit, CPU)
     row = paper_protocol(train_codes, data.train_labels.numpy(), out["z"].numpy(), data.test_labels.numpy(), ranks)
     row["test_mse"] = float((out["x_hat"] - unit(data.test.clone())).pow(2).mean())
-    codes = sample_codes("gmm", train_codes.astype(np.float64), 1000, args.seed * 100 + 4, 5.0)
-    probs = judge(data, args.seed, args.cache).probabilities(decode(model, codes, CPU), CPU)
-    gmm = judged_samples(probs, 0.9, 0.05)
+    gmm = {"digit_share": float("nan"), "coverage_classes": -1}
+    if args.judge == "train" or (args.judge == "cached" and (args.cache / f"judge_s{args.seed}.pt").exists()):
+        codes = sample_codes("gmm", train_codes.astype(np.float64), 1000, args.seed * 100 + 4, 5.0)
+        probs = judge(data, args.seed, args.cache).probabilities(decode(model, codes, CPU), CPU)
+        gmm = judged_samples(probs, 0.9, 0.05)
     result = {"variant": name, **row, "gmm10": gmm, "seconds": seconds}
     print(json.dumps(result), flush=True)
     print(

@@ -331,8 +331,7 @@ def paper_verdict(res: CompareResult) -> str:
     ahead = set(ahead_columns(ours))
 
     def col(c: str) -> str:
-        fmt = ".4f"
-        return f"{PAPER_COLUMNS[c]} {ours[c]:{fmt}} against {best[c]:{fmt}}"
+        return f"{PAPER_COLUMNS[c]} {ours[c]:.4f} against {best[c]:.4f}"
 
     said = {
         True: [col(c) for c in PAPER_COLUMNS if c in ahead],
@@ -343,7 +342,7 @@ def paper_verdict(res: CompareResult) -> str:
     if not said[False]:
         head = "ahead of the best of the paper's rows on every column"
     elif not said[True]:
-        head = "behind the best of the paper's rows on every column"
+        head = "on no column ahead of the best of the paper's rows"
     else:
         head = f"ahead of the best of the paper's rows on {len(ahead)} of the {len(PAPER_COLUMNS)} columns"
     parts = [f"ahead on {'; '.join(said[True])}"] if said[True] else []
