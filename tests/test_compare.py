@@ -171,7 +171,7 @@ def test_compare_end_to_end_reuses_the_studys_models(tiny_mnist, tmp_path):
     assert m["compare"]["ae2d"]["test_psnr"] == m["ae2d"]["test_psnr"]
     models = {"ae2d", "ae2d_weight_decay", "ae2d_l2_penalty", "dae_b2", "vae", "rae_l2", "pca", "umap_ae"}
     assert set(m["compare"]) == models | {"umap", "seconds"} and m["compare"]["seconds"] > 0
-    latent = {"knn1_acc", "knn5_acc", "trustworthiness_k5", "trustworthiness_k10", "latent_std"}
+    latent = {"knn1_acc", "knn5_acc", "trustworthiness_k5", "trustworthiness_k10", "latent_std", "paper_protocol"}
     assert set(m["compare"]["umap"]) == latent, "umap-learn has no decoder, so no pixel columns"
     for key in models:
         row = m["compare"][key]
@@ -179,6 +179,19 @@ def test_compare_end_to_end_reuses_the_studys_models(tiny_mnist, tmp_path):
         assert 0 <= row["knn1_acc"] <= 1 and 0 <= row["knn5_acc"] <= 1 and row["test_psnr"] > 0, key
         assert 0 < row["trustworthiness_k5"] <= 1 and 0 < row["trustworthiness_k10"] <= 1, key
         assert row["test_psnr"] == pytest.approx(-10 * np.log10(row["test_mse"]), abs=3), key
+    # Parametric UMAP's protocol for every row: 256 training digits -> kNN on the first 214, trust. on all 256
+    paper = {"knn1_acc", "knn5_acc", "trustworthiness_k5"}
+    assert m["compare_settings"]["paper_protocol"] == {
+        "knn_fit_train_images": 214,
+        "trustworthiness_train_images": 256,
+        "trustworthiness_k": 5,
+    }
+    for key in models | {"umap"}:
+        row = m["compare"][key]["paper_protocol"]
+        assert set(row) == (paper if key == "umap" else paper | {"test_mse"}), key
+        assert 0 <= row["knn1_acc"] <= 1 and 0 <= row["knn5_acc"] <= 1 and 0 < row["trustworthiness_k5"] <= 1, key
+        if key != "umap":
+            assert row["test_mse"] == m["compare"][key]["test_mse"], key
     assert "umap" not in m["generate"] and "umap_ae" in m["generate"]
     assert set(m["generate"]["vae"]) == set(SAMPLERS)
     cell = m["generate"]["rae_l2"]["gmm"]
@@ -188,6 +201,7 @@ def test_compare_end_to_end_reuses_the_studys_models(tiny_mnist, tmp_path):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
     report = (out / "report.md").read_text()
     assert "Best-organised latent space" in report and "RAE paper" in report
+    assert "On Parametric UMAP's own protocol" in report and "paper: UMAP loss + reconstruction" in report
     # a second run reloads every finished checkpoint instead of training again
     ckpts = {p.name: p.read_bytes() for p in (out / "checkpoints").glob("*.pt")}
     assert {"ae2d.pt", "dae_b2.pt", "vae2d.pt", "rae2d_l2.pt", "umap_ae.pt", "judge.pt"} <= set(ckpts)

@@ -143,3 +143,30 @@ def test_noisy_findings_are_one_paragraph_each_in_english_lists():
     assert "gains +1.50, +1.50 and +1.50 dB" in paragraphs[2] and paragraphs[3].startswith("Samples of a Gaussian")
     better = noisy.prose(noisy.NoisyResult(m, [], {}, {}, 21.0, 12.0, 19.0, 1))
     assert "none of them loses to it" in better and "costs" not in better  # noisier, yet better: said so
+
+
+def test_paper_protocol_sentence_says_ahead_or_not_per_column_from_the_numbers():
+    from types import SimpleNamespace
+
+    from aelab.studies.mnist import compare
+
+    def res(knn1: float, knn5: float, trust: float, mse: float) -> SimpleNamespace:
+        row = {"knn1_acc": knn1, "knn5_acc": knn5, "trustworthiness_k5": trust, "test_mse": mse}
+        paper = {"umap_ae": row, "ae2d": {**row, "knn5_acc": 0.8}, "umap": {"knn1_acc": 0.99}}
+        return SimpleNamespace(paper=paper, labels={"umap_ae": "UMAP-regularised AE", "ae2d": "AE"})
+
+    assert compare.paper_best() == {"knn1_acc": 0.9403, "knn5_acc": 0.9614, "trustworthiness_k5": 0.9675,
+                                    "test_mse": 0.0360}  # fmt: skip
+    mixed = compare.paper_verdict(res(0.935, 0.958, 0.952, 0.0332))
+    assert "ahead of the best of the paper's rows on 1 of the 4 columns" in mixed
+    assert (
+        "ahead on test MSE 0.0332 against 0.0360" in mixed and "not ahead on 1-NN acc. 0.9350 against 0.9403" in mixed
+    )
+    assert "No network of this study is ahead" in mixed
+    everywhere = compare.paper_verdict(res(0.95, 0.97, 0.975, 0.035))
+    assert "on every column (ahead on 1-NN acc. 0.9500 against 0.9403;" in everywhere and "not ahead" not in everywhere
+    assert "Ahead on all four columns: UMAP-regularised AE." in everywhere  # the AE's 5-NN (0.8) is not
+    behind = compare.paper_verdict(res(0.9, 0.9, 0.9, 0.04))
+    assert (
+        "on no column ahead of the best of the paper's rows (not ahead on 1-NN" in behind and "(ahead on" not in behind
+    )

@@ -123,6 +123,50 @@ class PixelNeighbourRanks:
         return float(1.0 - excess[excess > 0].sum() * (2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))))
 
 
+PAPER_HELD_OUT = 10_000  # Parametric UMAP's protocol: the last 10,000 training images are held out of the kNN fit
+PAPER_TRUST_IMAGES = 10_000  # ... and trustworthiness is scored on the first 10,000 training images
+PAPER_TRUST_K = 5  # scikit-learn's default n_neighbors, which the paper's notebooks keep
+
+
+def paper_split(n_train: int) -> tuple[int, int]:
+    """Parametric UMAP's split of ``n_train`` training images: (kNN fit on the first ``fit``, trustworthiness on
+    the first ``trust``).
+
+    Full MNIST (60,000) gives (50,000, 10,000), as the paper's notebooks (timsainb/ParametricUMAP_paper,
+    ``knn-classifier/MNIST-KNN.ipynb``, ``compute-silhouette-scores.ipynb``) cut it. A smaller training set
+    holds out the same share, a sixth (at most 10,000 images), and scores trustworthiness on its first
+    10,000 images or all of them.
+    """
+    if n_train < 2:
+        raise ValueError(f"the paper protocol needs at least 2 training images, got {n_train}")
+    held_out = min(PAPER_HELD_OUT, n_train // 6)
+    return n_train - held_out, min(PAPER_TRUST_IMAGES, n_train)
+
+
+def paper_protocol(
+    train_codes: np.ndarray,
+    train_labels: np.ndarray,
+    test_codes: np.ndarray,
+    test_labels: np.ndarray,
+    train_ranks: PixelNeighbourRanks,
+) -> dict[str, float]:
+    """1-NN and 5-NN accuracy and trustworthiness (k = 5) on Parametric UMAP's protocol (:func:`paper_split`).
+
+    The kNN classifiers are fitted on the first ``fit`` training codes and scored on the test codes;
+    trustworthiness compares the first ``trust`` training codes with ``train_ranks``, the pixel ranks of those
+    same training images (one :class:`PixelNeighbourRanks`, shared by every code space scored). The metrics are
+    :func:`knn_accuracy` and :meth:`PixelNeighbourRanks.trustworthiness`, the same as the study's own protocol.
+    """
+    fit, trust = paper_split(len(train_codes))
+    if train_ranks.n != trust:
+        raise ValueError(f"train_ranks holds {train_ranks.n} images; the protocol scores the first {trust}")
+    return {
+        "knn1_acc": knn_accuracy(train_codes[:fit], train_labels[:fit], test_codes, test_labels, k=1),
+        "knn5_acc": knn_accuracy(train_codes[:fit], train_labels[:fit], test_codes, test_labels, k=5),
+        f"trustworthiness_k{PAPER_TRUST_K}": train_ranks.trustworthiness(train_codes[:trust], PAPER_TRUST_K),
+    }
+
+
 def judged_samples(
     probs: torch.Tensor | np.ndarray, threshold: float = 0.9, min_share: float = 0.05
 ) -> dict[str, float | int]:

@@ -5,8 +5,9 @@ Section 1 of the part, the judge: a small CNN trained on the study's training sp
 Section 2, latent quality: every 2-D model of the study (AE, AE + weight decay, AE + L2 penalty,
 DAE), a VAE, an RAE-L2 and the UMAP-regularised AE on the same MLP, PCA as the floor and umap-learn's
 own embedding (no decoder) as the reference: test 1-NN and 5-NN accuracy of the codes,
-trustworthiness (k=5 and k=10) and test reconstruction MSE/PSNR/BCE; then the manifold figure of the
-AE beside the UMAP-regularised AE.
+trustworthiness (k=5 and k=10) and test reconstruction MSE/PSNR/BCE; the same rows on Parametric UMAP's
+own protocol (kNN fitted on the first 50,000 training codes, trustworthiness on the first 10,000 training
+images) beside the paper's numbers; then the manifold figure of the AE beside the UMAP-regularised AE.
 Section 3, generation: per model and sampler, 1,000 codes decoded and judged: share judged an image of
 a class, class coverage and the entropy of the judged classes.
 """
@@ -22,7 +23,8 @@ import numpy as np
 import torch
 
 from aelab import plots
-from aelab.evaluate import PixelNeighbourRanks, decode, judged_samples
+from aelab.data.scaling import unit
+from aelab.evaluate import PAPER_TRUST_K, PixelNeighbourRanks, decode, judged_samples, paper_protocol, paper_split
 from aelab.latent import latent_grid
 from aelab.report import listing
 from aelab.studies.mnist.sampling import NAMES, SAMPLERS, PCAAutoencoder, sample_codes
@@ -44,6 +46,19 @@ UMAP_LABEL = "UMAP (umap-learn, no decoder)"
 REFERENCES = ("pca", "umap")  # rows that are not the study's networks
 MANIFOLD_MODELS = ("ae2d", "umap_ae")  # the lab's figure, and the same for the UMAP-regularised AE
 BOX_PERCENTILES = (0.5, 99.5)  # the decoded grid covers the box holding all but the outermost codes
+# Parametric UMAP's MNIST numbers in 2-D (Sainburg, McInnes & Gentner 2021, Neural Computation; their repository
+# timsainb/ParametricUMAP_paper, notebooks knn-classifier/table-knn-results.ipynb and
+# plot-projection-metrics-with-vae-make-table.ipynb), on the protocol of aelab.evaluate.paper_protocol
+PAPER = "Sainburg, McInnes & Gentner (2021), Parametric UMAP"
+PAPER_ROWS: dict[str, dict[str, float | None]] = {
+    "Parametric UMAP (no decoder)": {"knn1_acc": 0.9402, "knn5_acc": 0.9614, "trustworthiness_k5": 0.9573,
+                                     "test_mse": None},
+    "UMAP loss + reconstruction": {"knn1_acc": 0.9403, "knn5_acc": 0.9537, "trustworthiness_k5": 0.9675,
+                                   "test_mse": 0.0360},
+    "AE": {"knn1_acc": 0.7647, "knn5_acc": 0.7926, "trustworthiness_k5": 0.9663, "test_mse": 0.0369},
+}  # fmt: skip
+PAPER_COLUMNS = {"knn1_acc": "1-NN acc.", "knn5_acc": "5-NN acc.", "trustworthiness_k5": "trust. k=5",
+                 "test_mse": "test MSE"}  # fmt: skip
 
 __all__ = ["SAMPLERS", "PCAAutoencoder", "sample_codes", "NAMES"]
 
@@ -70,6 +85,9 @@ class CompareResult:
     scores: dict[str, Assessment]
     trust: dict[str, dict[int, float]]  # key -> k -> trustworthiness
     trust_images: int
+    # Parametric UMAP's protocol per row (aelab.evaluate.paper_protocol, plus test_mse where there is a decoder)
+    paper: dict[str, dict[str, float]] = field(default_factory=dict)
+    paper_split: tuple[int, int] = (0, 0)  # (training codes the kNN is fitted on, training images for trust.)
     manifolds: dict[str, tuple[tuple[float, float, float, float], torch.Tensor]] = field(default_factory=dict)
     generation: dict[str, dict[str, dict]] = field(default_factory=dict)  # key -> sampler -> judged
     shown: dict[tuple[str, str], torch.Tensor] = field(default_factory=dict)
@@ -108,11 +126,19 @@ def compute(run: MnistRun) -> CompareResult:
     m = min(TRUST_IMAGES, len(run.data.test))
     ranks = PixelNeighbourRanks(run.x_test[:m].numpy())
     trust = {key: {k: ranks.trustworthiness(sc.codes[:m], k) for k in TRUST_KS} for key, sc in scores.items()}
-    del ranks
+    del ranks  # the test images' ranks (0.4 GB on MNIST) go before the training images' are built
+    fit, n_trust = paper_split(len(run.data.train))
+    train_ranks = PixelNeighbourRanks(unit(run.data.train[:n_trust].clone()).numpy())
+    train_labels = run.data.train_labels.numpy()
+    paper = {}
+    for key, sc in scores.items():
+        paper[key] = paper_protocol(sc.train_codes, train_labels, sc.codes, run.labels, train_ranks)
+        if sc.x_hat is not None:
+            paper[key]["test_mse"] = sc.test_mse
+    del train_ranks
     labels = {run.recipes[name].short: run.label(name) for name in CONTENDERS} | {"pca": PCA_LABEL, "umap": UMAP_LABEL}
-    res = CompareResult(
-        judge, labels, scores, trust, m, n_codes=QUICK_CODES if run.cfg.quick else N_CODES, started=started
-    )
+    n_codes = QUICK_CODES if run.cfg.quick else N_CODES
+    res = CompareResult(judge, labels, scores, trust, m, paper, (fit, n_trust), n_codes=n_codes, started=started)
     _generate(run, res, models)
     for key in MANIFOLD_MODELS:
         lo, hi = np.percentile(scores[key].train_codes, BOX_PERCENTILES, axis=0)
@@ -220,11 +246,14 @@ def _write_latents(run: MnistRun, res: CompareResult) -> None:
         row |= {f"trustworthiness_k{k}": v for k, v in res.trust[key].items()}
         if sc.x_hat is not None:  # umap-learn has no decoder, so no pixel columns
             row |= {"test_mse": sc.test_mse, "test_psnr": sc.test_psnr, "test_bce": sc.test_bce}
-        r.metric(f"compare.{key}", row | {"latent_std": sc.latent_std})
+        r.metric(f"compare.{key}", row | {"latent_std": sc.latent_std, "paper_protocol": res.paper[key]})
+    fit, n_trust = res.paper_split
     r.metric(
         "compare_settings",
         {"knn_k": [1, 5], "trustworthiness_k": list(TRUST_KS), "trustworthiness_test_images": res.trust_images,
-         "umap_weight": run.cfg.umap_weight},
+         "umap_weight": run.cfg.umap_weight,
+         "paper_protocol": {"knn_fit_train_images": fit, "trustworthiness_train_images": n_trust,
+                            "trustworthiness_k": PAPER_TRUST_K}},
     )  # fmt: skip
     run.section("Latent quality of the 2-D models", offset=1)
     r.text(
@@ -259,6 +288,76 @@ def _write_latents(run: MnistRun, res: CompareResult) -> None:
     fig.tight_layout()
     r.figure(fig, "compare_latents", "Test codes of every 2-D model, coloured by class; the lab's grid box dashed.")
     r.text(latent_verdict(res))
+    _write_paper(run, res)
+
+
+def _write_paper(run: MnistRun, res: CompareResult) -> None:
+    r, (fit, n_trust) = run.report, res.paper_split
+    r.text(
+        f"**On Parametric UMAP's own protocol** ({PAPER}, their repository timsainb/ParametricUMAP_paper, notebooks "
+        "`knn-classifier/table-knn-results.ipynb` and `plot-projection-metrics-with-vae-make-table.ipynb`): the "
+        f"k-NN classifiers are fitted on the first {fit:,} training codes (the rest of the training set held out) "
+        f"and scored on the test codes; trustworthiness (k={PAPER_TRUST_K}) is computed on the first {n_trust:,} "
+        "training images; MSE on the test images. The paper's rows are its MNIST 2-D numbers; its models are "
+        "other networks (a small convnet encoder), trained on the training images the kNN is fitted on, where "
+        "this study's networks train on the whole training set."
+    )
+
+    def cell(v: float | None) -> str | float:
+        return "-" if v is None else v
+
+    rows = [[res.labels[k], *(cell(p.get(c)) for c in PAPER_COLUMNS)] for k, p in res.paper.items()]
+    rows += [[f"paper: {name}", *(cell(p[c]) for c in PAPER_COLUMNS)] for name, p in PAPER_ROWS.items()]
+    r.table(["model", *PAPER_COLUMNS.values()], rows, 4)
+    r.text(paper_verdict(res))
+
+
+def paper_best() -> dict[str, float]:
+    """The best of the paper's rows per column (highest accuracy and trustworthiness, lowest MSE)."""
+    best = {}
+    for c in PAPER_COLUMNS:
+        values = [p[c] for p in PAPER_ROWS.values() if p[c] is not None]
+        best[c] = min(values) if c == "test_mse" else max(values)
+    return best
+
+
+def ahead_columns(row: dict[str, float]) -> list[str]:
+    """The columns on which ``row`` beats the best of the paper's rows (strictly)."""
+    best = paper_best()
+    return [
+        c for c in PAPER_COLUMNS
+        if c in row and (row[c] < best[c] if c == "test_mse" else row[c] > best[c])
+    ]  # fmt: skip
+
+
+def paper_verdict(res: CompareResult) -> str:
+    """The UMAP-regularised AE against the best of the paper's rows, column by column, from the numbers."""
+    best, ours = paper_best(), res.paper["umap_ae"]
+    ahead = set(ahead_columns(ours))
+
+    def col(c: str) -> str:
+        return f"{PAPER_COLUMNS[c]} {ours[c]:.4f} against {best[c]:.4f}"
+
+    said = {
+        True: [col(c) for c in PAPER_COLUMNS if c in ahead],
+        False: [col(c) for c in PAPER_COLUMNS if c not in ahead],
+    }
+    nets = [k for k in res.paper if k not in REFERENCES]
+    everywhere = [res.labels[k] for k in nets if len(ahead_columns(res.paper[k])) == len(PAPER_COLUMNS)]
+    if not said[False]:
+        head = "ahead of the best of the paper's rows on every column"
+    elif not said[True]:
+        head = "on no column ahead of the best of the paper's rows"
+    else:
+        head = f"ahead of the best of the paper's rows on {len(ahead)} of the {len(PAPER_COLUMNS)} columns"
+    parts = [f"ahead on {'; '.join(said[True])}"] if said[True] else []
+    parts += [f"not ahead on {'; '.join(said[False])}"] if said[False] else []
+    overall = (
+        f"Ahead on all four columns: {', '.join(everywhere)}."
+        if everywhere
+        else "No network of this study is ahead of the paper's best on all four columns."
+    )
+    return f"On this protocol the UMAP-regularised AE is {head} ({'; '.join(parts)}). {overall}"
 
 
 def _write_manifolds(run: MnistRun, res: CompareResult) -> None:
