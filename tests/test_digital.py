@@ -1,4 +1,5 @@
-"""The digital baseline: capacity budget, codecs fitted to it, payload counting, the mean-colour fallback."""
+"""The digital baseline: capacity budget, codecs fitted to it, payload counting, the mean-colour fallback, the
+codecs at capacity as the JSCC papers compare with (AVIF, JPEG 2000, HEIF) and the best codec's envelope."""
 
 from __future__ import annotations
 
@@ -9,17 +10,27 @@ import pytest
 import torch
 from PIL import Image
 
+from aelab import digital
 from aelab.digital import (
+    COUNTS,
+    QUALITIES,
+    bisect_qualities,
     bit_budget,
+    choices,
     decode,
     digital_psnr,
     encode,
+    envelope,
     fit_quality,
+    jpeg2000_payload,
     jpeg_payload,
+    mdat_payload,
     mean_colour,
     payload_bytes,
+    unavailable,
     webp_payload,
 )
+from aelab.errors import UserError
 from aelab.evaluate import psnr
 from aelab.models.channel import snr_db
 
@@ -85,7 +96,8 @@ def test_nothing_fits_a_tiny_budget_so_the_receiver_shows_the_mean_colour():
     expected = float(psnr(torch.tensor(flat / 255.0)[None], torch.tensor(image / 255.0)[None])[0])
     images = torch.from_numpy(image.copy()).permute(2, 0, 1)[None].contiguous()
     out = digital_psnr(images, [0.0, 25.0], n_reals=4, qualities=range(0, 101, 25), progress=False)
-    for codec in ("jpeg", "webp"):
+    assert set(out) == set(digital.available_codecs()) >= {"jpeg", "webp"}
+    for codec in out:
         for count in ("file", "payload"):
             assert out[codec][count]["fallback_share"] == [1.0, 1.0]
             assert out[codec][count]["psnr"] == pytest.approx([expected, expected], abs=1e-4)
@@ -102,3 +114,124 @@ def test_more_snr_buys_a_better_picture_and_payload_counting_never_loses():
         assert file["fallback_share"][-1] == 0.0
         assert all(p >= f - 1e-9 for p, f in zip(payload["psnr"], file["psnr"]))
         assert all(p <= f for p, f in zip(payload["fallback_share"], file["fallback_share"]))
+
+
+def _needs(codec: str):
+    return pytest.mark.skipif(bool(unavailable(codec)), reason=unavailable(codec) or "available")
+
+
+SLOW_CODECS = [pytest.param(c, marks=_needs(c)) for c in ("avif", "jpeg2000", "heif")]
+LAB_SNRS = [3.0, snr_db(0.15), snr_db(0.1), snr_db(0.05), 25.0]
+
+
+@pytest.mark.parametrize("codec", SLOW_CODECS)
+def test_round_trips_fit_their_byte_budgets_file_and_payload(codec):
+    """The quality chosen at each capacity budget fits it (whole file, and payload only), the next quality does
+    not, and the file decodes to the photo's size and a picture close to it."""
+    image = _photo()
+    budgets = [bit_budget(1024, s) for s in LAB_SNRS]
+    chosen, file = choices(image, codec, QUALITIES, budgets)
+    size = {"file": len, "payload": lambda data: payload_bytes(data, codec)}
+    for count in COUNTS:
+        for q, bits in zip(chosen[count], budgets):
+            if q is None:
+                assert size[count](file(0)) * 8 > bits  # not even the lowest quality fits
+                continue
+            assert size[count](file(q)) * 8 <= bits, (count, q, bits)
+            if q + 1 < len(QUALITIES):  # bisection saw the next quality overflow
+                assert size[count](file(q + 1)) * 8 > bits, (count, q, bits)
+            received = decode(file(q))
+            assert received.shape == image.shape and received.dtype == np.uint8
+            assert float(psnr(torch.tensor(received / 255.0)[None], torch.tensor(image / 255.0)[None])[0]) > 14
+        assert chosen[count][-1] is not None  # at 25 dB (532 bytes) every one of these codecs fits a file
+    for f, p in zip(chosen["file"], chosen["payload"]):  # counting only the payload never picks a lower quality
+        assert p is not None and (f is None or p >= f)
+
+
+@pytest.mark.parametrize("codec", [pytest.param("jpeg2000", marks=_needs("jpeg2000"))])
+def test_bisection_finds_what_trying_every_quality_finds_where_size_grows_with_quality(codec):
+    image = _photo()
+    files = [encode(image, codec, q) for q in QUALITIES]
+    budgets = [bit_budget(1024, s) for s in range(0, 26)]
+    for size in (len, lambda d: payload_bytes(d, codec)):
+        sizes = [size(f) for f in files]
+        assert all(b >= a for a, b in zip(sizes, sizes[1:]))  # JPEG 2000's rate control: monotone
+        exhaustive = [fit_quality(sizes, b) for b in budgets]
+        asked: set[int] = set()
+        found = bisect_qualities(lambda i, sizes=sizes, asked=asked: asked.add(i) or sizes[i], len(sizes), budgets)
+        assert found == exhaustive
+        assert len(asked) <= 0.6 * len(QUALITIES)  # the point of bisecting: fewer encodes
+
+
+def test_bisection_on_made_up_sizes():
+    sizes = [10, 20, 30, 40, 50]
+    assert bisect_qualities(sizes.__getitem__, 5, [8 * 35, 8 * 5, 8 * 50, 8 * 10]) == [2, None, 4, 0]
+
+
+@pytest.mark.parametrize("codec", [pytest.param(c, marks=_needs(c)) for c in ("avif", "heif")])
+def test_avif_and_heif_payload_is_the_coded_image_in_the_mdat_box(codec):
+    image = _photo()
+    low, high = encode(image, codec, 20), encode(image, codec, 60)
+    # what the mdat box holds besides the image: AV1's temporal delimiter (2 bytes) and sequence header
+    # (11 bytes); HEVC's 4-byte NAL length field (its parameter sets live in the hvcC box)
+    stream_headers = 13 if codec == "avif" else 4
+    for data in (low, high):
+        assert data[4:8] == b"ftyp"
+        start = data.find(b"mdat") - 4  # the box's 4-byte size comes before its type
+        assert mdat_payload(data) == int.from_bytes(data[start : start + 4], "big") - 8
+        assert payload_bytes(data, codec) == mdat_payload(data) - stream_headers
+        assert payload_bytes(data, codec) < len(data) - 200  # the container: 200+ bytes
+    # the container does not grow with the quality: what grows is the payload
+    assert abs((len(high) - payload_bytes(high, codec)) - (len(low) - payload_bytes(low, codec))) <= 8
+    assert payload_bytes(high, codec) > payload_bytes(low, codec)
+    with pytest.raises(ValueError):
+        payload_bytes(encode(image, "jpeg", 50), codec)
+
+
+@_needs("jpeg2000")
+def test_jpeg2000_payload_leaves_out_the_main_and_tile_part_headers():
+    image = _photo()
+    data = encode(image, "jpeg2000", 60)
+    assert data[:2] == b"\xff\x4f" and data[-2:] == b"\xff\xd9"  # a raw codestream: SOC ... EOC
+    sod = data.find(b"\xff\x93")  # one tile: the data run from its SOD to the EOC
+    assert jpeg2000_payload(data) == len(data) - (sod + 2) - 2
+    assert payload_bytes(data, "jpeg2000") == jpeg2000_payload(data) < len(data) - 100  # SIZ, COD, QCD, COM
+    assert digital.jpeg2000_ratio(100) == 1.0 and digital.jpeg2000_ratio(0) == 128.0
+    with pytest.raises(ValueError):
+        jpeg2000_payload(encode(image, "jpeg", 50))
+
+
+def test_the_best_digital_envelope_is_the_maximum_of_the_codecs():
+    best, by = envelope({"JPEG (file)": [1.0, 5.0, 2.0], "AVIF (payload)": [3.0, 4.0, 2.0]})
+    assert best == [3.0, 5.0, 2.0] and by == ["AVIF (payload)", "JPEG (file)", "JPEG (file)"]  # a tie: the first
+    image = _photo()
+    images = torch.from_numpy(np.stack([image, image[:, ::-1].copy()])).permute(0, 3, 1, 2).contiguous()
+    out = digital_psnr(images, [2.0, 10.0, 25.0], 1024, qualities=range(0, 101, 20), progress=False)
+    curves = {(c, k): out[c][k]["psnr"] for c in out for k in COUNTS}
+    best, by = envelope({f"{c} {k}": v for (c, k), v in curves.items()})
+    for j in range(3):
+        assert best[j] == max(v[j] for v in curves.values())
+        assert any(best[j] == out[c]["payload"]["psnr"][j] for c in out)  # payload counting is the best case
+
+
+def test_a_missing_codec_is_named_with_the_reason(monkeypatch):
+    from PIL import features
+
+    real = features.check
+    monkeypatch.setattr(features, "check", lambda name: False if name == "avif" else real(name))
+    why = unavailable("avif")
+    assert "AVIF is not in this Pillow" in why and "PIL.features.check('avif') is False" in why
+    assert "avif" not in digital.available_codecs() and "jpeg" in digital.available_codecs()
+    with pytest.raises(UserError, match="AVIF is not in this Pillow"):
+        encode(_photo(), "avif", 50)
+    image = torch.from_numpy(_photo().copy()).permute(2, 0, 1)[None].contiguous()
+    with pytest.raises(UserError, match="AVIF is not in this Pillow"):
+        digital_psnr(image, [10.0], 1024, codecs=["jpeg", "avif"], progress=False)
+
+    import importlib.util
+
+    find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pillow_heif" else find(name, *a))
+    assert "pip install 'aelab[heif]'" in unavailable("heif") and "heif" not in digital.available_codecs()
+    with pytest.raises(UserError, match="unknown codec"):
+        unavailable("bpg")

@@ -12,11 +12,13 @@ import torch
 
 from aelab.cli import main
 from aelab.data.photos import load_photos
+from aelab.digital import available_codecs
 from aelab.evaluate_run import load_run_models, score_model
 from aelab.latent import fit_gaussian
 from aelab.models.channel import AWGNChannel, power_normalize
 from aelab.models.conv import ConvAutoencoder
 from aelab.models.registry import build, from_spec, spec_of
+from aelab.samplers import GaussianSampler, MixtureSampler
 from aelab.studies.dogs import VARIANCES, var_key
 
 from conftest import write_dog_photos
@@ -104,6 +106,36 @@ def test_gaussian_samples_follow_the_fitted_covariance():
     assert np.allclose(np.cov(draws, rowvar=False), fit.cov, atol=0.1 * np.abs(fit.cov).max())
 
 
+def test_one_sampler_fits_then_samples_codes_of_any_shape_as_every_part_draws_them():
+    rng = np.random.default_rng(2)
+    codes = torch.from_numpy(np.maximum(rng.normal(0.3, 1.0, (64, 16, 2, 2)), 0)).float()
+    sampler = GaussianSampler().fit(codes)
+    draws = sampler.sample(5, seed=3)
+    assert draws.shape == (5, 16, 2, 2) and sampler.method.startswith("Ledoit-Wolf")
+    assert np.array_equal(draws.reshape(5, -1), fit_gaussian(codes.flatten(1).numpy()).sample(5, 3))  # one route
+    plain = GaussianSampler(shrinkage=False).fit(codes.flatten(1).numpy())
+    assert plain.method == "sample covariance" and plain.sample(4, 1).shape == (4, 64)
+
+    # the dogs parts' route: the gauss part's samples are the first of the generation part's
+    from types import SimpleNamespace
+
+    from aelab.studies.dogs.sampling import draw
+
+    run = SimpleNamespace(cfg=SimpleNamespace(seed=7))
+    few, many = draw(run, codes, 3)[1], draw(run, codes, 10)[1]
+    assert few.dtype == torch.float32 and few.shape == (3, 16, 2, 2) and torch.equal(few, many[:3])
+
+    # the MNIST compare part's mixture: the same draws as scikit-learn's GaussianMixture fitted and sampled
+    from sklearn.mixture import GaussianMixture
+
+    flat = rng.normal(size=(300, 2)) + np.repeat(rng.normal(scale=6, size=(3, 2)), 100, axis=0)
+    mine = MixtureSampler(3, seed=5).fit(flat).sample(50, seed=5)
+    theirs = GaussianMixture(3, covariance_type="full", random_state=5).fit(flat).sample(50)[0]
+    assert np.array_equal(mine, theirs)
+    with pytest.raises(RuntimeError, match="fit"):
+        GaussianSampler().sample(1, 0)
+
+
 def test_variances_are_written_like_the_issue():
     assert [var_key(v) for v in VARIANCES] == ["0.05", "0.1", "0.15"]
 
@@ -153,8 +185,17 @@ ISSUE_KEYS = [
         for k in ("test_psnr", "test_ssim", "test_psnr_clean", "test_ssim_clean")
     ],
     *[("channel", m, "psnr_at_snr", "10") for m in ("ae", "adaptive", "noisy_var0.1")],
-    *[("digital", "jpeg", "payload", "psnr_at_variance", v) for v in ("0.05", "0.1", "0.15")],
+    *[
+        ("digital", c, k, "psnr_at_variance", v)
+        for c in available_codecs()
+        for k in ("file", "payload")
+        for v in ("0.05", "0.1", "0.15")
+    ],
+    *[("digital", c, k, "psnr_at_snr", "10") for c in available_codecs() for k in ("file", "payload")],
+    *[("digital", "best", "psnr_at_snr", db) for db in ("0", "10", "25")],
+    *[("digital", "best", "psnr_at_variance", v) for v in ("0.05", "0.1", "0.15")],
 ]
+GENERATION_MODELS = ["ae", *sorted(NOISY)]  # their samples are also tested against their own reconstructions
 
 
 def _get(tree: dict, path: tuple[str, ...]):
@@ -193,6 +234,10 @@ def test_cli_writes_every_output_and_metrics_key(dogs_run):
     for path in ISSUE_KEYS:
         value = _get(m, path)
         assert isinstance(value, (int, float)) and np.isfinite(value), path
+    assert {"avif", "jpeg2000"} <= set(available_codecs())  # Pillow's wheels carry both
+    for name in GENERATION_MODELS:  # null when the quick run holds out too few photos for the test
+        assert "vs_reconstructions_acc" in m["generation"][name] and "two_sample_acc" in m["generation"][name]
+    assert "vs_reconstructions_acc" not in m["generation"]["blend"]
     assert m["data"]["n_train"] + m["data"]["n_test"] == 36 and m["data"]["skipped"] == 1
     assert m["data"]["n_test"] >= 1
     for v in ("0.05", "0.1", "0.15"):
@@ -247,9 +292,49 @@ def test_evaluate_reloads_the_run_and_matches_its_metrics(dogs_run, tmp_path, mo
         metrics["ae"]["test_psnr"], abs=1e-3
     )
     spec, noisy = models["noisy_var0.1"]
-    assert score_model(spec, noisy, test, torch.device("cpu"), seed=3)["test_psnr_clean"] == pytest.approx(
-        metrics["noisy"]["0.1"]["test_psnr_clean"], abs=1e-3
-    )
+    scores = score_model(spec, noisy, test, torch.device("cpu"), seed=3)
+    for key in ("test_psnr", "test_ssim", "test_mse", "test_psnr_clean", "test_ssim_clean"):  # the same noise too
+        assert scores[key] == pytest.approx(metrics["noisy"]["0.1"][key], abs=1e-4), key  # metrics.json: 6 digits
+
+
+def _held_out_copy(folder: Path, limit: int, to: Path) -> Path:
+    """The run's held-out photos (same files, so the same pixels) in a folder of their own, named so that
+    `aelab evaluate` scores them in the run's order: it scores a folder's training photos first, then its
+    held-out ones, each in name order, and a folder of held-out photos only keeps the one whose path hash is
+    largest on the training side. So every new name hashes as held out, the run's first photo gets the largest
+    hash, and the others follow in name order."""
+    from aelab.data.photos import _hash01, decode_folder
+
+    photos = decode_folder(folder, 64, limit, progress=False)
+    held = photos.names[photos.n_train :]
+
+    def name(prefix: str, ext: str, above: float = 0.0) -> str:
+        return next(n for k in range(100_000) if above < _hash01(n := f"{prefix}_{k}{ext}") < 0.1)
+
+    rest = [name(f"{i:03d}", Path(n).suffix) for i, n in enumerate(held) if i]
+    first = name("000", Path(held[0]).suffix, above=max((_hash01(n) for n in rest), default=0.0))
+    to.mkdir()
+    for src, new in zip(held, [first, *rest]):
+        shutil.copy(folder / src, to / new)
+    return to
+
+
+@pytest.mark.slow
+def test_one_scorer_aelab_evaluate_gives_the_runs_numbers_on_the_same_photos(dogs_run, tmp_path, monkeypatch):
+    folder, out, code = dogs_run
+    assert code == 0
+    monkeypatch.setenv("AELAB_DATA", str(out.parent / "cache"))
+    held = _held_out_copy(folder, 40, tmp_path / "held_out")
+    target = tmp_path / "scores.json"
+    assert main(["evaluate", str(out), "--data", str(held), "--json", str(target), "--seed", "3"]) == 0
+    scores, metrics = json.loads(target.read_text()), json.loads((out / "metrics.json").read_text())
+    assert scores["data"]["n_test"] == metrics["data"]["n_test"]
+    for path in [("ae",), ("lab", "ae")]:
+        for key in ("test_psnr", "test_ssim", "test_mse"):
+            assert _get(scores, (*path, key)) == pytest.approx(_get(metrics, (*path, key)), abs=1e-4), (path, key)
+    for path in [("noisy", v) for v in ("0.05", "0.1", "0.15")] + [("lab", "noisy", v) for v in ("0.05", "0.15")]:
+        for key in ("test_psnr", "test_ssim", "test_psnr_clean", "snr_db"):  # with the run's noise draw
+            assert _get(scores, (*path, key)) == pytest.approx(_get(metrics, (*path, key)), abs=1e-4), (path, key)
 
 
 @pytest.mark.slow

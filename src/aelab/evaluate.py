@@ -12,15 +12,20 @@ from torch import nn
 Prepare = Callable[[torch.Tensor], torch.Tensor]
 
 
-def psnr(x: torch.Tensor, y: torch.Tensor, peak: float = 1.0) -> torch.Tensor:
-    """Per-image PSNR in dB between two batches on the same scale; identical images give +inf."""
+PSNR_CAP = 100.0  # dB: what an exact copy scores wherever PSNRs are averaged or shown
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor, peak: float = 1.0, cap: float | None = None) -> torch.Tensor:
+    """Per-image PSNR in dB between two batches on the same scale: the one PSNR of aelab (the report, the
+    digital baseline, the explorer). Identical images give +inf, or ``cap`` when given."""
     mse = (x.float() - y.float()).flatten(1).pow(2).mean(dim=1)
-    return 10.0 * torch.log10(peak**2 / mse)
+    out = 10.0 * torch.log10(peak**2 / mse)
+    return out if cap is None else out.clamp(max=cap)
 
 
-def mean_psnr(x: torch.Tensor, y: torch.Tensor, peak: float = 1.0, cap: float = 100.0) -> float:
+def mean_psnr(x: torch.Tensor, y: torch.Tensor, peak: float = 1.0, cap: float = PSNR_CAP) -> float:
     """Average of per-image PSNRs, each capped (an exact copy would otherwise be +inf)."""
-    return float(psnr(x, y, peak).clamp(max=cap).mean())
+    return float(psnr(x, y, peak, cap).mean())
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
@@ -69,6 +74,88 @@ def predict(
         for k, v in model(x, **forward_kwargs).items():
             outs.setdefault(k, []).append(v.float().cpu())
     return {k: torch.cat(v) for k, v in outs.items()}
+
+
+NOISE_SEED_OFFSET = 11  # the channel noise of every scored model is one fixed draw from the seed + 11
+
+
+@torch.no_grad()
+def reconstruct(
+    model: nn.Module,
+    images: torch.Tensor,
+    prepare: Prepare,
+    to_unit: Callable[[torch.Tensor], torch.Tensor],
+    device: torch.device,
+    batch_size: int = 256,
+    seed: int = 0,
+    **forward_kwargs,
+) -> dict[str, torch.Tensor]:
+    """``model``'s outputs on uint8 ``images``, plus ``x01``: the reconstructions on [0, 1] (``to_unit``,
+    ``aelab.data.scaling.TO_UNIT``). With ``noise=True`` the channel noise is one fixed draw from
+    ``seed + NOISE_SEED_OFFSET``, the same for every model; on a CPU also the same for any batch size (each
+    image draws a multiple of 16 normals, which the CPU generator hands out as one stream)."""
+    if forward_kwargs.get("noise"):
+        forward_kwargs["generator"] = torch.Generator(device=device).manual_seed(seed + NOISE_SEED_OFFSET)
+    out = predict(model, images, prepare, device, batch_size, **forward_kwargs)
+    out["x01"] = to_unit(out["x_hat"])
+    return out
+
+
+def pixel_scores(x01: torch.Tensor, x: torch.Tensor) -> dict[str, float]:
+    """MSE, PSNR and SSIM of reconstructions ``x01`` against images ``x``, both on [0, 1], per image then averaged."""
+    return {
+        "test_mse": float((x01 - x).pow(2).mean()),
+        "test_psnr": mean_psnr(x01, x),
+        "test_ssim": float(ssim(x01, x).mean()),
+    }
+
+
+def channel_scores(noisy01: torch.Tensor, clean01: torch.Tensor, x: torch.Tensor, variance: float) -> dict[str, float]:
+    """A channel model's scores: with noise of ``variance`` (``noisy01``) and on a noise-free channel."""
+    from aelab.models.channel import snr_db
+
+    noisy, clean = pixel_scores(noisy01, x), pixel_scores(clean01, x)
+    return {
+        "variance": variance,
+        "snr_db": snr_db(variance),
+        "test_psnr": noisy["test_psnr"],
+        "test_ssim": noisy["test_ssim"],
+        "test_mse": noisy["test_mse"],
+        "test_psnr_clean": clean["test_psnr"],
+        "test_ssim_clean": clean["test_ssim"],
+    }
+
+
+@torch.no_grad()
+def score_model(
+    model: nn.Module,
+    images: torch.Tensor,
+    prepare: Prepare,
+    to_unit: Callable[[torch.Tensor], torch.Tensor],
+    device: torch.device,
+    batch_size: int = 256,
+    seed: int = 0,
+    variance: float | None = None,
+) -> dict[str, float]:
+    """The one scorer of a model on uint8 ``images``: what the studies' reports and ``aelab evaluate`` give.
+
+    A model without a noisy channel (no ``channel``, or one of variance 0, and no ``variance`` asked for):
+    :func:`pixel_scores`, plus ``test_bce`` for models with logits. A channel model: :func:`channel_scores`
+    with noise of ``variance`` (default its own training variance) drawn as in :func:`reconstruct`.
+    """
+    x = images.float() / 255.0
+    channel = getattr(model, "channel", None)
+    noise = {"noise": False} if channel is not None else {}
+    clean = reconstruct(model, images, prepare, to_unit, device, batch_size, seed, **noise)
+    if variance is None:
+        variance = float(getattr(channel, "variance", 0.0) or 0.0)
+    if channel is None or variance <= 0:
+        scores = pixel_scores(clean["x01"], x)
+        if "logits" in clean:
+            scores["test_bce"] = float(F.binary_cross_entropy_with_logits(clean["logits"], x))
+        return scores
+    noisy = reconstruct(model, images, prepare, to_unit, device, batch_size, seed, noise=True, variance=variance)
+    return channel_scores(noisy["x01"], clean["x01"], x, variance)
 
 
 def knn_accuracy(

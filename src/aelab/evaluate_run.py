@@ -18,20 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from aelab import evaluate
 from aelab.checkpoint import atomic_write, load_checkpoint, load_model_state
 from aelab.data.base import ImageData
-from aelab.data.scaling import from_signed, signed, unit
+from aelab.data.scaling import SCALINGS, TO_UNIT
 from aelab.errors import UserError
-from aelab.evaluate import mean_psnr, predict, ssim
-from aelab.models.channel import snr_db
 from aelab.models.registry import MODELS_FILE, from_spec
 from aelab.report import _clean
 from aelab.runtime import resolve_device
 
-PREPARE = {"unit": unit, "signed": signed}
+PREPARE = SCALINGS
 
 
 def load_run_models(
@@ -152,38 +150,13 @@ def load_eval_images(data: str | Path, shape: tuple[int, ...], limit: int | None
     return ImageData(e.images, e.images[:0], source=e.source, info=e.info)
 
 
-@torch.no_grad()
 def score_model(
     spec: dict, model: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 64, seed: int = 0
 ) -> dict[str, float]:
-    """PSNR/SSIM/MSE on [0, 1]; BCE for sigmoid-output models; noisy models also at their variance."""
-    prepare = PREPARE[spec["input"]]
-    x = images.float() / 255.0
-    channel = getattr(model, "channel", None)
-    variance = float(getattr(channel, "variance", 0.0) or 0.0)
-    extra = {"noise": False} if channel is not None else {}
-    out = predict(model, images, prepare, device, batch_size, **extra)
-    x01 = from_signed(out["x_hat"]) if spec["input"] == "signed" else out["x_hat"].clamp(0, 1)
-    scores = {
-        "test_mse": float((x01 - x).pow(2).mean()),
-        "test_psnr": mean_psnr(x01, x),
-        "test_ssim": float(ssim(x01, x).mean()),
-    }
-    if "logits" in out:
-        scores["test_bce"] = float(F.binary_cross_entropy_with_logits(out["logits"], x))
-    if variance > 0:
-        gen = torch.Generator(device=device).manual_seed(seed + 11)
-        noisy = predict(model, images, prepare, device, batch_size, noise=True, generator=gen)["x_hat"]
-        noisy01 = from_signed(noisy) if spec["input"] == "signed" else noisy.clamp(0, 1)
-        scores = {
-            "variance": variance,
-            "snr_db": snr_db(variance),
-            "test_psnr": mean_psnr(noisy01, x),
-            "test_ssim": float(ssim(noisy01, x).mean()),
-            "test_mse": float((noisy01 - x).pow(2).mean()),
-            "test_psnr_clean": scores["test_psnr"],
-        }
-    return scores
+    """A run's model scored by :func:`aelab.evaluate.score_model`, the scorer the run itself used, with the
+    input scaling its description names: PSNR/SSIM/MSE on [0, 1]; BCE for sigmoid-output models; noisy
+    models at their variance (noise drawn from ``seed`` as in the run) and on a noise-free channel."""
+    return evaluate.score_model(model, images, PREPARE[spec["input"]], TO_UNIT[spec["input"]], device, batch_size, seed)
 
 
 def _place(tree: dict, path: list[str], value: dict) -> None:

@@ -68,8 +68,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 
+from aelab import evaluate
 from aelab.checkpoint import atomic_write
 from aelab.errors import UserError
 
@@ -78,7 +80,6 @@ DEFAULT_GRID = 64
 MAX_BYTES = 10_000_000
 PAD = 0.05  # the code box is the codes' extent widened by this fraction on each side
 DECODE_BATCH = 4096
-PSNR_CAP = 100.0  # dB for a perfect reconstruction, as in aelab.evaluate.mean_psnr
 
 
 @dataclass
@@ -340,10 +341,8 @@ def mnist_page(
 
 
 def image_psnr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per-image PSNR in dB on [0, 1] (capped at ``PSNR_CAP`` for identical images)."""
-    mse = ((np.asarray(x, np.float64) - np.asarray(y, np.float64)) ** 2).reshape(len(x), -1).mean(1)
-    with np.errstate(divide="ignore"):
-        return np.minimum(PSNR_CAP, 10.0 * np.log10(1.0 / mse))
+    """Per-image PSNR in dB on [0, 1], capped for identical images: :func:`aelab.evaluate.psnr`, the one PSNR."""
+    return evaluate.psnr(torch.as_tensor(np.asarray(x)), torch.as_tensor(np.asarray(y)), cap=evaluate.PSNR_CAP).numpy()
 
 
 def _hwc(images: np.ndarray) -> np.ndarray:

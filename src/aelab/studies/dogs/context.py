@@ -11,7 +11,7 @@ from torch import nn
 
 from aelab.data.base import ImageData
 from aelab.data.scaling import from_signed, signed
-from aelab.evaluate import decode, mean_psnr, nearest_psnr, predict, ssim
+from aelab.evaluate import channel_scores, decode, mean_psnr, nearest_psnr, pixel_scores, predict, reconstruct
 from aelab.studies.base import Session
 from aelab.studies.dogs.config import DogsConfig
 from aelab.studies.parts import Registry
@@ -58,27 +58,35 @@ class DogsRun(StudyRun):
 
     def outputs(self, model: nn.Module, images: torch.Tensor | None = None, **forward) -> dict[str, torch.Tensor]:
         """The model's outputs on the held-out photos (``x01``: reconstructions on [0, 1]); with
-        ``noise=True`` the channel noise is one fixed draw, the same for every model."""
-        if forward.get("noise"):
-            forward["generator"] = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 11)
-        out = predict(model, self.data.test if images is None else images, signed, self.device, 256, **forward)
-        out["x01"] = from_signed(out["x_hat"])
-        return out
+        ``noise=True`` the channel noise is one fixed draw, the same for every model and for ``aelab evaluate``
+        (:func:`aelab.evaluate.reconstruct`)."""
+        images = self.data.test if images is None else images
+        return reconstruct(model, images, signed, from_signed, self.device, 256, self.cfg.seed, **forward)
 
     def psnr_at(self, model: nn.Module, variance: float) -> float:
         """Mean held-out PSNR with channel noise of ``variance``: one point of a PSNR-vs-SNR curve."""
         return mean_psnr(self.outputs(model, noise=True, variance=variance)["x01"], self.x)
 
     def pixel_scores(self, x01: torch.Tensor) -> dict[str, float]:
-        return {
-            "test_mse": float((x01 - self.x).pow(2).mean()),
-            "test_psnr": mean_psnr(x01, self.x),
-            "test_ssim": float(ssim(x01, self.x).mean()),
-        }
+        return pixel_scores(x01, self.x)
+
+    def channel_scores(self, model: nn.Module, variance: float, clean: dict | None = None) -> tuple[dict, dict, dict]:
+        """A channel model's held-out scores with noise of ``variance`` and on a noise-free channel, as
+        ``aelab evaluate`` gives them (:func:`aelab.evaluate.channel_scores`), and both outputs (``clean``: the
+        model's noise-free outputs when already computed: one model scored at several variances)."""
+        noisy = self.outputs(model, noise=True, variance=variance)
+        clean = clean if clean is not None else self.outputs(model, noise=False)
+        return channel_scores(noisy["x01"], clean["x01"], self.x, variance), noisy, clean
 
     @cached_property
     def ae_outputs(self) -> dict[str, torch.Tensor]:
         return self.outputs(self.model("ae"))
+
+    def reconstructions(self, name: str) -> torch.Tensor:
+        """Model ``name``'s reconstructions of the held-out photos on [0, 1], through a noise-free channel."""
+        if name == "ae":
+            return self.ae_outputs["x01"]
+        return self.outputs(self.model(name), noise=False)["x01"]
 
     @cached_property
     def ae_scores(self) -> dict[str, float]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aelab.evaluate import psnr
+from aelab.evaluate import PSNR_CAP, psnr
 from aelab.explorer import ChannelModel, dogs_page, write_page
 from aelab.models.channel import snr_db, variance_at
 from aelab.runtime import get_dist
@@ -45,7 +45,7 @@ def channel_models(run: DogsRun, strip: slice) -> list[ChannelModel]:
         at_snr = {}
         for snr in _snrs(run):
             x01 = run.outputs(model, images, noise=True, variance=variance_at(snr))["x01"]
-            at_snr[snr] = (x01.numpy(), psnr(x01, photos).numpy())
+            at_snr[snr] = (x01.numpy(), psnr(x01, photos, cap=PSNR_CAP).numpy())
         out.append(ChannelModel(label, clean.numpy(), at_snr))
     return out
 

@@ -1,5 +1,6 @@
 """Part ``noisy``: one autoencoder per noise variance with a power-normalised, noisy latent; PSNR with and
-without noise, and whether sampling its latent space generates photos."""
+without noise, PSNR vs SNR, and how near its Gaussian samples land to the training photos (whether they
+look like photos is part ``generation``'s two-sample test)."""
 
 from __future__ import annotations
 
@@ -39,20 +40,8 @@ class NoisyResult:
 
 def _scores(run: DogsRun, model: torch.nn.Module, v: float, clean: dict | None = None) -> tuple[dict, dict, dict]:
     """Held-out scores with noise of variance ``v`` and on a noise-free channel, and both outputs (``clean``:
-    the model's noise-free outputs when already computed: one model scored at several variances)."""
-    noisy = run.outputs(model, noise=True, variance=v)
-    clean = clean if clean is not None else run.outputs(model, noise=False)
-    sc, sc_clean = run.pixel_scores(noisy["x01"]), run.pixel_scores(clean["x01"])
-    res = {
-        "variance": v,
-        "snr_db": snr_db(v),
-        "test_psnr": sc["test_psnr"],
-        "test_ssim": sc["test_ssim"],
-        "test_mse": sc["test_mse"],
-        "test_psnr_clean": sc_clean["test_psnr"],
-        "test_ssim_clean": sc_clean["test_ssim"],
-    }
-    return res, noisy, clean
+    the model's noise-free outputs when already computed): the scorer ``aelab evaluate`` uses."""
+    return run.channel_scores(model, v, clean)
 
 
 def _one(run: DogsRun, v: float, eval_vars: list[float]) -> tuple[dict, list[float], torch.Tensor]:

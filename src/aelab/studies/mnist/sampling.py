@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from aelab.data.scaling import unit
-from aelab.latent import fit_gaussian, latent_grid
+from aelab.latent import latent_grid
+from aelab.samplers import GaussianSampler, MixtureSampler
 
 SAMPLERS: dict[str, str] = {
     "grid_lab": "uniform grid over the lab's box",
@@ -56,7 +57,8 @@ class PCAAutoencoder(nn.Module):
 
 
 def sample_codes(sampler: str, codes: np.ndarray, n: int, seed: int, lab_range: float) -> np.ndarray:
-    """``n`` 2-D codes from one of :data:`SAMPLERS`; the fitted ones are fitted to ``codes``.
+    """``n`` 2-D codes from one of :data:`SAMPLERS`; the fitted ones are fitted to ``codes`` by the samplers
+    of :mod:`aelab.samplers`, which every study shares.
 
     The grids have ``round(sqrt(n))^2`` points (1,024 for n = 1,000), so they stay square grids.
     """
@@ -69,13 +71,7 @@ def sample_codes(sampler: str, codes: np.ndarray, n: int, seed: int, lab_range: 
     if sampler == "normal":
         return np.random.default_rng(seed).standard_normal((n, codes.shape[1]))
     if sampler == "gaussian":
-        return fit_gaussian(codes, shrinkage=False).sample(n, seed)
+        return GaussianSampler(shrinkage=False).fit(codes).sample(n, seed)
     if sampler == "gmm":
-        from sklearn.mixture import GaussianMixture
-        from threadpoolctl import threadpool_limits  # installed with scikit-learn
-
-        # EM on 2-D codes is thousands of 2x2 solves: BLAS threads only add synchronisation, so fit on one thread
-        with threadpool_limits(1):
-            gmm = GaussianMixture(10, covariance_type="full", random_state=seed).fit(codes)
-        return gmm.sample(n)[0]
+        return MixtureSampler(10, seed).fit(codes).sample(n, seed)
     raise ValueError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
