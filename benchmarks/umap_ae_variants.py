@@ -88,7 +88,7 @@ def judge(data, seed: int, cache: Path) -> DigitJudge:
         return model
     cfg = TrainConfig(epochs=4, batch_size=128, lr=3e-3, seed=seed, cpu_amp=True)
     targets = (data.train_labels, data.test_labels)
-    fit("judge", model, cross_entropy, data.train, data.test, unit, cfg, CPU, None, None, targets, bar=False)
+    fit("judge", model, cross_entropy, data.train, data.test, unit, cfg, CPU, None, None, targets)
     torch.save(model.state_dict(), path)
     return model
 
@@ -150,14 +150,14 @@ def main() -> None:
     t0 = time.perf_counter()
     if not args.plain:
         warm_start(model, data.train, standardised(layout), steps=UMAP_WARM_STEPS, seed=args.seed)
-    fit("umap_ae", model, objective, data.train, data.test, unit, cfg, CPU, bar=False)
+    fit("umap_ae", model, objective, data.train, data.test, unit, cfg, CPU)
     seconds = time.perf_counter() - t0
     torch.save(model.state_dict(), args.cache / f"model_{time.strftime('%H%M%S')}.pt")
     row = report(model, data, ranks, args, name, seconds)
     if args.decoder_epochs:  # the encoder stays as it is: only the MSE and the decoded samples can move
         t1 = time.perf_counter()
         dcfg = TrainConfig(epochs=args.decoder_epochs, batch_size=128, lr=args.lr, seed=args.seed + 1, cpu_amp=True)
-        fit("decoder", model, DecoderOnly(), data.train, data.test, unit, dcfg, CPU, bar=False)
+        fit("decoder", model, DecoderOnly(), data.train, data.test, unit, dcfg, CPU)
         after = report(model, data, ranks, args, f"{name}, then decoder {args.decoder_epochs} epochs",
                        row["seconds"] + time.perf_counter() - t1)  # fmt: skip
         assert after["knn5_acc"] == row["knn5_acc"], "the decoder's fine-tuning moved the encoder"
