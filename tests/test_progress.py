@@ -71,3 +71,15 @@ def test_bar_writes_each_epoch_as_a_line(monkeypatch, capsys, is_live):
     bar.epoch("ae2d", _record(1), 1)
     bar.end("ae2d")
     assert capsys.readouterr().out.splitlines() == [progress.epoch_line("ae2d", _record(1), 1)]
+
+
+def test_nothing_is_live_in_a_plain_process_that_imported_the_notebook_stack(capsys):
+    """Test runners and notebook tooling import ipykernel and ipywidgets; that is not a notebook to draw in."""
+    pytest.importorskip("ipykernel")
+    import ipykernel.kernelapp  # noqa: F401
+    pytest.importorskip("ipywidgets")
+
+    from aelab.notebook import in_kernel
+
+    assert not in_kernel()
+    assert not progress.live()  # capsys: stderr is not a terminal either

@@ -11,11 +11,23 @@ from __future__ import annotations
 import base64
 import os
 import re
+import sys
 from pathlib import Path
 
 # ![caption](figures/name.png); a caption may hold brackets of its own ("on the [0, 1] scale")
 FIGURE = re.compile(r"!\[((?:[^\[\]]|\[[^\[\]]*\])*)\]\((figures/[^)\s]+\.png)\)")
 LINK = re.compile(r"(?<!!)\[([^\]]*)\]\(([\w./-]+\.html)\)")  # a relative link to a page in the run folder
+
+
+def in_kernel() -> bool:
+    """Whether this process is a Jupyter kernel's: a running IPython shell with a kernel attached.
+
+    ``ipykernel`` being imported is not enough: test runners and the notebook tooling import it (and
+    ipywidgets) in plain processes whose stderr is a log, not a notebook.
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return getattr(shell, "kernel", None) is not None
 
 
 def figure_names(markdown: str) -> list[str]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Mapping, Sequence
 
 import matplotlib
 
-if "ipykernel" not in sys.modules:  # figures go to files; in Jupyter the notebook's own (inline) backend stays
+from .notebook import in_kernel
+
+if not in_kernel():  # figures go to files; in Jupyter the notebook's own (inline) backend stays
     matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402

@@ -21,6 +21,8 @@ from typing import Protocol
 
 from tqdm.auto import tqdm
 
+from .notebook import in_kernel
+
 
 class Progress(Protocol):
     """Where ``fit`` reports: a model starts (with epochs already done, when resumed), finishes an epoch, ends."""
@@ -34,7 +36,7 @@ class Progress(Protocol):
 
 def live() -> bool:
     """Whether live lines can be drawn: stderr is a terminal, or this runs in a Jupyter kernel."""
-    if "ipykernel" in sys.modules:
+    if in_kernel():
         return True
     try:
         return sys.stderr.isatty()
