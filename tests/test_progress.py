@@ -77,6 +77,7 @@ def test_nothing_is_live_in_a_plain_process_that_imported_the_notebook_stack(cap
     """Test runners and notebook tooling import ipykernel and ipywidgets; that is not a notebook to draw in."""
     pytest.importorskip("ipykernel")
     import ipykernel.kernelapp  # noqa: F401
+
     pytest.importorskip("ipywidgets")
 
     from aelab.notebook import in_kernel

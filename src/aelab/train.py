@@ -8,6 +8,10 @@ Every epoch ends with an atomic checkpoint holding the model, optimizer, schedul
 and history. A checkpoint found at the start is resumed, so a killed run continues where it stopped
 and reaches bit-identical weights on CPU. Under torchrun the model is wrapped in DDP, each rank
 trains on its shard of every epoch, and the test loss is reduced over ranks; rank 0 alone writes.
+
+Two quality levers that cost no compute are opt-in per model (``TrainConfig.flip``, ``TrainConfig.ema``):
+random left-right flips of the training photos, and an exponential moving average of the weights, which is
+then what the model is judged, saved and returned as.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel
 
 from aelab.checkpoint import atomic_write, load_checkpoint, load_model_state, save_checkpoint
 from aelab.errors import INTERRUPTED_EXIT, TERMINATED_EXIT, Terminated, TrainingInterrupted, UserError, WriteFailed
@@ -57,6 +62,10 @@ class TrainConfig:
     # lambda of an L2 penalty lambda * sum(w^2) over the weight matrices (biases and norm parameters free),
     # applied as its gradient 2 lambda w inside the fused Adam step (see speed.make_optimizer)
     l2_penalty: float = 0.0
+    flip: bool = False  # flip a random half of every training batch left-right (photos; never digits)
+    # > 0: keep an EMA of the weights with this decay (warmed up as min(decay, (1 + t) / (10 + t)) over steps t);
+    # the test loss, the checkpoint's "model" and the model fit leaves behind are the average (0: off)
+    ema: float = 0.0
 
 
 class TrainLog:
@@ -147,6 +156,30 @@ def evaluate_loss(
     all_reduce_sum(total)
     model.train(was_training)
     return float(total[0] / total[1].clamp_min(1))
+
+
+def flip_half(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """``x`` (N, C, H, W) with a random half of its images mirrored left-right (drawn from ``gen``)."""
+    mirror = torch.rand(len(x), device=x.device, generator=gen) < 0.5
+    return torch.where(mirror[:, None, None, None], x.flip(-1), x)
+
+
+def weight_average(model: nn.Module, decay: float) -> AveragedModel:
+    """An EMA of ``model``'s weights and buffers whose decay warms up as ``min(decay, (1 + t) / (10 + t))``.
+
+    The warm-up keeps the first steps' random weights from lingering in the average of a short run.
+    """
+
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor) -> None:
+        weight = 1.0 - torch.clamp((1.0 + n) / (10.0 + n), max=decay)  # a tensor: no host sync on a GPU
+        floats = [(a, c) for a, c in zip(averaged, current, strict=True) if a.is_floating_point()]
+        if floats:
+            torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], weight.to(floats[0][0].dtype))
+        for a, c in zip(averaged, current, strict=True):
+            if not a.is_floating_point():  # counters (BatchNorm's batches seen) follow the model
+                a.copy_(c)
+
+    return AveragedModel(model, multi_avg_fn=update, use_buffers=True)
 
 
 def load_batch(
@@ -265,9 +298,10 @@ def fit(
                     if log is not None:
                         log.set(name, history)
                     for hook in on_epoch:
-                        model.eval()
-                        hook(name, model, history[-1])
+                        loop.evaluated.eval()
+                        hook(name, loop.evaluated, history[-1])
             _stop_if_any_rank_was_terminated(device)
+        loop.finish()
     model.eval()
     return history
 
@@ -316,6 +350,7 @@ class _Loop:
         )
         self.noise = torch.Generator(device=device).manual_seed(cfg.seed * 1000 + d.rank)
         self.losses = torch.zeros(self.steps_per_epoch, device=device)
+        self.average = weight_average(model, cfg.ema) if cfg.ema > 0 else None
         self.kept = 0  # finished epochs whose checkpoint is written: what a stop now says is kept
         self.net: nn.Module | None = None  # the module the steps call (wrap_model), made when training starts
 
@@ -335,6 +370,11 @@ class _Loop:
                     raise UserError(
                         f"checkpoint {checkpoint} has {self.kept} epochs, more than --epochs {self.cfg.epochs}"
                     )
+                if self.average is not None:  # "model" holds the average, "trained" the weights it averages
+                    self.average.module.load_state_dict(state["model"])
+                    self.average.n_averaged.fill_(int(state["averaged_steps"]))
+                    if self.kept < self.cfg.epochs:
+                        self.model.load_state_dict(state["trained"])
                 if self.kept < self.cfg.epochs:
                     self.optimizer.load_state_dict(state["optimizer"])
                     self.scheduler.load_state_dict(state["scheduler"])
@@ -357,17 +397,21 @@ class _Loop:
         for step, i in enumerate(range(0, len(order), cfg.batch_size)):
             idx = order[i : i + cfg.batch_size]
             x = load_batch(self.train, idx, self.prepare, self.channels_last, self.device)
+            if cfg.flip:
+                x = flip_half(x, self.noise)
             y = None if self.train_y is None else self.train_y[idx]
             loss = train_step(self.net, self.objective, self.optimizer, x, self.noise, self.amp, y, cfg.clip_grad)
             self.losses[step] = loss.float()
             self.scheduler.step()
+            if self.average is not None:
+                self.average.update_parameters(self.model)
             stop_if_terminated()  # a SIGTERM whose exception a __del__ swallowed (no-op under DDP: see above)
             if (step + 1) % CHECK_EVERY == 0 or step + 1 == self.steps_per_epoch:
                 _check_finite(self.losses[: step + 1], self.name, epoch, self.checkpoint)
         train_loss = float(all_reduce_sum(self.losses.mean().double().clone()) / d.world_size)
         # the bare model: a DDP forward may broadcast buffers, and ranks' test shards can differ in batch count
         test_loss = evaluate_loss(
-            self.model, self.objective, self.test, self.prepare, cfg.batch_size * 2, self.device, cfg.seed, self.amp,
+            self.evaluated, self.objective, self.test, self.prepare, cfg.batch_size * 2, self.device, cfg.seed, self.amp,
             self.test_y,
         )  # fmt: skip
         return {
@@ -378,6 +422,16 @@ class _Loop:
             "lr": self.scheduler.get_last_lr()[0],
         }
 
+    @property
+    def evaluated(self) -> nn.Module:
+        """The weights a model is judged by: the EMA when there is one, else the trained weights themselves."""
+        return self.model if self.average is None else self.average.module
+
+    def finish(self) -> None:
+        """Leave the evaluated weights in the model ``fit`` was given (the EMA, when there is one)."""
+        if self.average is not None:
+            self.model.load_state_dict(self.average.module.state_dict())
+
     def save(self, epoch: int, history: list[dict]) -> None:
         """The epoch's atomic checkpoint (first rank); a SIGTERM meanwhile waits for the write, then stops."""
         if self.checkpoint is not None and get_dist().is_main:
@@ -385,7 +439,12 @@ class _Loop:
                 "format": 1,
                 "name": self.name,
                 "model_class": type(self.model).__name__,
-                "model": self.model.state_dict(),
+                "model": self.evaluated.state_dict(),
+                **(
+                    {}
+                    if self.average is None
+                    else {"trained": self.model.state_dict(), "averaged_steps": int(self.average.n_averaged)}
+                ),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "epoch": epoch + 1,

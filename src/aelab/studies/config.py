@@ -30,6 +30,7 @@ def option(
     kind: type | None = None,
     low: float | None = None,
     strict: bool = True,
+    high: float | None = None,
     many: bool = False,
     choices: tuple | None = None,
     aliases: tuple[str, ...] = (),
@@ -37,15 +38,18 @@ def option(
     negate: bool = False,
 ) -> Any:
     """A config field with what its flag needs: ``kind`` (int/float/str/Path/bool), a lower bound
-    (``strict``: ``> low``, else ``>= low``), ``many`` (a comma-separated list), ``choices``, extra
+    (``strict``: ``> low``, else ``>= low``), an upper bound (``< high``), ``many`` (a comma-separated list), ``choices``, extra
     flag names, and ``negate`` (a ``--no-...`` flag that stores False)."""
-    meta = {"help": help, "kind": kind, "low": low, "strict": strict, "many": many, "choices": choices}
+    meta = {"help": help, "kind": kind, "low": low, "strict": strict, "high": high, "many": many, "choices": choices}
     meta |= {"aliases": aliases, "flag": flag, "negate": negate}
     return field(default=default, metadata=meta)
 
 
-def bounded(name: str, kind: type, low: float | None = None, strict: bool = True, many: bool = False) -> Callable:
-    """The one validator for numeric flags: a number (or comma-separated numbers) of ``kind`` above ``low``."""
+def bounded(
+    name: str, kind: type, low: float | None = None, strict: bool = True, many: bool = False, high: float | None = None
+) -> Callable:
+    """The one validator for numeric flags: a number (or comma-separated numbers) of ``kind`` above ``low``
+    (and below ``high``)."""
     whole = kind is int
 
     def one(text: str) -> int | float:
@@ -55,9 +59,10 @@ def bounded(name: str, kind: type, low: float | None = None, strict: bool = True
         return v
 
     def ok(v: float) -> bool:
-        return low is None or (v > low if strict else v >= low)
+        return (low is None or (v > low if strict else v >= low)) and (high is None or v < high)
 
     sign = ">" if strict else ">="
+    below = f" and < {high:g}" if high is not None else ""
 
     def parse(text: str) -> Any:
         try:
@@ -66,13 +71,19 @@ def bounded(name: str, kind: type, low: float | None = None, strict: bool = True
             if many:
                 what = "comma-separated whole numbers" if whole else "comma-separated numbers"
                 raise argparse.ArgumentTypeError(f"{name} must be {what}, got {text!r}") from None
-            what = "a whole number" if whole else f"a finite number {sign} {low:g}" if low is not None else "a number"
+            what = (
+                "a whole number"
+                if whole
+                else f"a finite number {sign} {low:g}{below}"
+                if low is not None
+                else "a number"
+            )
             raise argparse.ArgumentTypeError(f"{name} must be {what}, got {text!r}") from None
         if many and (not values or not all(ok(v) for v in values)):
-            what = "positive whole numbers" if whole else f"finite numbers {sign} {low:g}"
+            what = "positive whole numbers" if whole else f"finite numbers {sign} {low:g}{below}"
             raise argparse.ArgumentTypeError(f"{name} must be {what}, got {text!r}")
         if not many and not ok(values[0]):
-            what = f"{sign} {low:g}" if whole else f"a finite number {sign} {low:g}"
+            what = f"{sign} {low:g}{below}" if whole else f"a finite number {sign} {low:g}{below}"
             raise argparse.ArgumentTypeError(f"{name} must be {what}, got {text}")
         return values if many else values[0]
 
@@ -168,7 +179,7 @@ def add_config_flags(p: argparse.ArgumentParser, cls: type[StudyConfig], parts_h
         if meta["choices"]:
             kw |= {"choices": meta["choices"], "type": type(meta["choices"][0])}
         elif meta["kind"] in (int, float) and (meta["low"] is not None or meta["many"]):
-            kw["type"] = bounded(names[0], meta["kind"], meta["low"], meta["strict"], meta["many"])
+            kw["type"] = bounded(names[0], meta["kind"], meta["low"], meta["strict"], meta["many"], meta["high"])
         elif meta["kind"] is not None:
             kw["type"] = meta["kind"]
         if meta["many"] and default is not None:

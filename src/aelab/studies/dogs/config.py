@@ -34,6 +34,14 @@ class DogsConfig(StudyConfig):
     variances: tuple[float, ...] = option(
         VARIANCES, "latent noise variances of the noisy models, one model each", kind=float, low=0, many=True
     )
+    flip: bool = option(
+        False, "train the default layout's models on photos mirrored left-right at random (the lab layout's: never)",
+        kind=bool,
+    )  # fmt: skip
+    ema: float = option(
+        0.0, "judge and save the default layout's models as an exponential moving average of their weights with "
+        "this decay, e.g. 0.995 (0: off; the lab layout's: never)", kind=float, low=0, strict=False, high=1,
+    )  # fmt: skip
     latent_channels: int = option(16, "channels of the latent code", kind=int, low=0)
     latent_size: int = option(8, "height and width of the latent code: 8 (the lab's 16x8x8) or 16", choices=(8, 16))
     limit: int | None = option(None, "use only N photos (a stable, mixed subset)", kind=int, low=0)

@@ -55,11 +55,15 @@ def lr_of(run: DogsRun, arch: str) -> float:
 
 def _settings(arch: str, lr_scale: float = 1.0):
     def settings(run: DogsRun) -> dict[str, Any]:
+        # the loop's free levers (--flip, --ema) are the user's to turn on for the default layout; the lab
+        # layout keeps the lab's recipe, so its numbers still reproduce the lab
+        levers = {"flip": run.cfg.flip, "ema": run.cfg.ema} if arch != "lab" else {"flip": False, "ema": 0.0}
         # with bf16 on a CPU, channels-last convolutions are faster still; in fp32 the loop's own choice stands
         return {
             "channels_last": True if run.device.type == "cpu" and run.bf16 else None,
             "lr": lr_of(run, arch) * lr_scale,
             "clip_grad": CLIP_GRAD[arch],
+            **levers,
         }
 
     return settings

@@ -83,6 +83,7 @@ def _introduce(run: DogsRun) -> None:
         + (f", gradients clipped to norm {CLIP_GRAD[cfg.arch]:g}" if CLIP_GRAD[cfg.arch] else "")
         + f", MSE on images scaled to [-1, 1], seed {cfg.seed}; architecture `{cfg.arch}`: the plain AE for "
         f"{ae_epochs} epochs, {path}. "
+        + _levers_sentence(cfg)
         + (
             f"The lab's layout is trained beside it at its own defaults (lr {lr_of(run, 'lab'):g}, noisy models "
             f"fine-tuned from its AE). "
@@ -109,3 +110,15 @@ def _introduce(run: DogsRun) -> None:
             "bf16_autocast": run.bf16,
         },
     )
+
+
+def _levers_sentence(cfg) -> str:
+    """What ``--flip`` and ``--ema`` changed, in one sentence (nothing when both are off)."""
+    if not (cfg.flip or cfg.ema):
+        return ""
+    if cfg.arch == "lab":
+        return "`--flip` and `--ema` leave the lab layout's recipe as the lab's. "
+    said = (["trained on photos mirrored left-right at random"] if cfg.flip else []) + (
+        [f"judged and saved as an exponential moving average of their weights (decay {cfg.ema:g})"] if cfg.ema else []
+    )
+    return f"The default layout's models are {' and '.join(said)}; the lab layout's keep the lab's recipe. "
