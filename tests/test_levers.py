@@ -9,7 +9,7 @@ from aelab import MLPAutoencoder, TrainConfig, fit
 from aelab.checkpoint import load_checkpoint
 from aelab.data.mnist import read_idx_folder
 from aelab.data.scaling import unit
-from aelab.errors import TrainingInterrupted
+from aelab.errors import TrainingInterrupted, UserError
 from aelab.losses import bce
 from aelab.studies.dogs.recipes import recipes
 from aelab.train import evaluate_loss, flip_half, weight_average
@@ -77,6 +77,30 @@ def test_a_stopped_run_with_the_levers_resumes_to_identical_weights(digits, tmp_
     resumed = _model()
     fit("m", resumed, bce, digits.train, digits.test, unit, cfg, CPU, tmp_path / "m.pt")
     assert all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()))
+
+
+@pytest.mark.parametrize(("before", "after"), [(0.0, 0.9), (0.9, 0.0)])
+def test_a_stopped_run_resumed_with_the_ema_switched_is_refused_in_one_line(digits, tmp_path, before, after):
+    def stop_after_the_first_epoch(name, model, record):
+        raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted):
+        fit("m", _model(), bce, digits.train, digits.test, unit, TrainConfig(epochs=2, batch_size=64, ema=before), CPU,
+            tmp_path / "m.pt", on_epoch=[stop_after_the_first_epoch])  # fmt: skip
+    with pytest.raises(UserError, match="trained (with|without) an EMA of its weights.*same --ema"):
+        fit("m", _model(), bce, digits.train, digits.test, unit, TrainConfig(epochs=2, batch_size=64, ema=after), CPU,
+            tmp_path / "m.pt")  # fmt: skip
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_a_finished_checkpoint_is_used_as_it_is_with_or_without_an_ema(digits, tmp_path, ema):
+    cfg = TrainConfig(epochs=1, batch_size=64, ema=0.9 - ema)
+    finished = _model()
+    fit("m", finished, bce, digits.train, digits.test, unit, cfg, CPU, tmp_path / "m.pt")
+    reloaded = _model()
+    fit("m", reloaded, bce, digits.train, digits.test, unit, TrainConfig(epochs=1, batch_size=64, ema=ema), CPU,
+        tmp_path / "m.pt")  # fmt: skip
+    assert all(torch.equal(a, b) for a, b in zip(finished.state_dict().values(), reloaded.state_dict().values()))
 
 
 def _settings(arch: str, **levers) -> dict:

@@ -370,9 +370,13 @@ class _Loop:
                     raise UserError(
                         f"checkpoint {checkpoint} has {self.kept} epochs, more than --epochs {self.cfg.epochs}"
                     )
-                if self.average is not None:  # "model" holds the average, "trained" the weights it averages
+                averaged = "trained" in state  # "model" holds the average, "trained" the weights it averages
+                if averaged != (self.average is not None) and self.kept < self.cfg.epochs:
+                    raise UserError(_ema_mismatch(checkpoint, averaged))
+                if self.average is not None:  # a finished checkpoint is used as it is, with or without an EMA
                     self.average.module.load_state_dict(state["model"])
-                    self.average.n_averaged.fill_(int(state["averaged_steps"]))
+                    if averaged:
+                        self.average.n_averaged.fill_(int(state["averaged_steps"]))
                     if self.kept < self.cfg.epochs:
                         self.model.load_state_dict(state["trained"])
                 if self.kept < self.cfg.epochs:
@@ -480,6 +484,15 @@ class _Loop:
                 f"died, see its own output; {_kept(self.checkpoint, self.kept)}",
                 PEER_LOST_EXIT,
             ) from None
+
+
+def _ema_mismatch(checkpoint: Path, averaged: bool) -> str:
+    """Why a stopped run cannot go on with the EMA switched: its weights would continue as something else."""
+    was, now = ("with", "without") if averaged else ("without", "with")
+    return (
+        f"checkpoint {checkpoint} was trained {was} an EMA of its weights and this run is {now} one; "
+        "resume with the same --ema, or pass --overwrite"
+    )
 
 
 def _kept(checkpoint: Path | None, done: int) -> str:
