@@ -212,3 +212,24 @@ def test_compare_end_to_end_reuses_the_studys_models(tiny_mnist, tmp_path):
     # test of that: with --jobs the first run trains ahead of the part too)
     assert again.pop("seconds") > 0 and m["compare"].pop("seconds") > 0
     assert again == m["compare"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "umap_ae", "ae"),
+    [
+        ([], 32, 8),
+        (["--epochs", "3"], 3, 3),
+        (["--umap-epochs", "12"], 12, 8),
+        (["--quick", "--umap-epochs", "5"], 5, 2),
+    ],
+)
+def test_the_umap_ae_trains_its_own_budget_unless_told(flags, umap_ae, ae):
+    from types import SimpleNamespace
+
+    from aelab.studies.mnist.context import MnistRun
+    from aelab.studies.mnist.recipes import RECIPES
+
+    args = build_parser().parse_args(["mnist", *flags])
+    cfg = MnistConfig(**{k: getattr(args, k) for k in ("epochs", "umap_epochs", "quick")})
+    run = SimpleNamespace(cfg=cfg, data=SimpleNamespace(train=range(60_000)), quick_epochs=MnistRun.quick_epochs)
+    assert MnistRun.epochs(run, RECIPES["umap_ae"]) == umap_ae and MnistRun.epochs(run, RECIPES["ae2d"]) == ae

@@ -42,6 +42,8 @@ class Recipe:
     - ``settings``: ``TrainConfig`` fields that differ from the study's defaults (weight decay, precision).
     - ``follows_epochs_flag``: ``--epochs`` overrides the budget (not for the digit judge, which must be
       accurate whatever the autoencoders get).
+    - ``epochs_option``: a config field of its own that, when set, gives this recipe's epochs ahead of
+      ``--epochs`` and ``--quick`` (the UMAP-regularised AE's ``--umap-epochs``).
     - ``supervised``: trained against the data's labels (see ``aelab.train.fit``'s ``targets``).
     - ``parallel``: the model trains to the same bits at any CPU thread count (plain linear layers), so
       ``--jobs`` may train it in a one-thread worker process (:mod:`aelab.studies.workers`).
@@ -60,6 +62,7 @@ class Recipe:
     warm_start: Callable[[Any, nn.Module], Any] | None = None
     settings: Callable[[Any], Mapping[str, Any]] = field(default=lambda run: {})
     follows_epochs_flag: bool = True
+    epochs_option: str = ""
     supervised: bool = False
     parallel: bool = False
     label: str = ""

@@ -76,7 +76,11 @@ class StudyRun:
         )
 
     def epochs(self, recipe: Recipe) -> int:
-        """The recipe's epochs: ``--epochs`` if given (and the recipe follows it), a quick run's few, else its budget."""
+        """The recipe's epochs: its own option if set, ``--epochs`` if given (and the recipe follows it), a quick
+        run's few, else its budget."""
+        own = getattr(self.cfg, recipe.epochs_option) if recipe.epochs_option else None
+        if own:
+            return own
         if self.cfg.quick:
             return self.cfg.epochs or self.quick_epochs
         if self.cfg.epochs and recipe.follows_epochs_flag:

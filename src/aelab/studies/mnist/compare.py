@@ -248,17 +248,22 @@ def _write_latents(run: MnistRun, res: CompareResult) -> None:
             row |= {"test_mse": sc.test_mse, "test_psnr": sc.test_psnr, "test_bce": sc.test_bce}
         r.metric(f"compare.{key}", row | {"latent_std": sc.latent_std, "paper_protocol": res.paper[key]})
     fit, n_trust = res.paper_split
+    umap_epochs, ae_epochs = run.epochs(run.recipes["umap_ae"]), run.epochs(run.recipes["ae2d"])
     r.metric(
         "compare_settings",
         {"knn_k": [1, 5], "trustworthiness_k": list(TRUST_KS), "trustworthiness_test_images": res.trust_images,
-         "umap_weight": run.cfg.umap_weight,
+         "umap_weight": run.cfg.umap_weight, "umap_epochs": umap_epochs,
          "paper_protocol": {"knn_fit_train_images": fit, "trustworthiness_train_images": n_trust,
                             "trustworthiness_k": PAPER_TRUST_K}},
     )  # fmt: skip
     run.section("Latent quality of the 2-D models", offset=1)
+    more_passes = (
+        "" if umap_epochs == ae_epochs else f" but the UMAP-regularised AE ({umap_epochs}: more passes over its graph)"
+    )
     r.text(
-        "Same data, seed, widths and epochs for every network; the VAE, the RAE-L2 and the UMAP-regularised AE share "
-        "the AE's MLP. VAE: BCE + KL to N(0, I). RAE-L2: BCE + ||z||^2/2 per image + lambda x squared decoder weights. "
+        f"Same data, seed, widths and epochs ({ae_epochs}) for every network{more_passes}; the VAE, the RAE-L2 and "
+        "the UMAP-regularised AE share the AE's MLP. VAE: BCE + KL to N(0, I). RAE-L2: BCE + ||z||^2/2 per image + "
+        "lambda x squared decoder weights. "
         f"UMAP-regularised AE: BCE + {run.cfg.umap_weight:g} x UMAP's fuzzy-graph cross-entropy on the 15-neighbour "
         "graph of the training images (negative sampling), its encoder first regressed onto umap-learn's layout of "
         "those images; graph and layout come from the same umap-learn fit as the UMAP row. UMAP: "

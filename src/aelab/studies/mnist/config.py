@@ -36,4 +36,10 @@ class MnistConfig(StudyConfig):
         low=0,
         strict=False,
     )
+    umap_epochs: int | None = option(
+        None,
+        "epochs of the UMAP-regularised AE (compare), ahead of --epochs (default: its own budget, 32)",
+        kind=int,
+        low=0,
+    )
     allow_download: bool = option(True, "never try the MNIST mirrors", kind=bool, flag="--no-download", negate=True)
