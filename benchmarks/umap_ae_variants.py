@@ -32,7 +32,15 @@ import torch
 
 from aelab.data.mnist import read_idx_folder
 from aelab.data.scaling import unit
-from aelab.evaluate import PixelNeighbourRanks, decode, judged_samples, paper_protocol, paper_split, predict
+from aelab.evaluate import (
+    PixelNeighbourRanks,
+    decode,
+    judged_samples,
+    knn_accuracy,
+    paper_protocol,
+    paper_split,
+    predict,
+)
 from aelab.losses import cross_entropy
 from aelab.models.judge import DigitJudge
 from aelab.models.mlp import MLPAutoencoder
@@ -66,17 +74,28 @@ def umap_fit(data, neighbors: int, seed: int, cache: Path, ranks: PixelNeighbour
     return sp.load_npz(stem.with_suffix(".npz")), np.load(stem.with_suffix(".npy")), row
 
 
-def train_ranks(data, trust: int, cache: Path) -> PixelNeighbourRanks:
-    """The pixel ranks of the first ``trust`` training images (0.4 GB for 10,000), sorted once and cached."""
-    path = cache / f"train_ranks_{trust}.npy"
+def cached_ranks(images: torch.Tensor, path: Path) -> PixelNeighbourRanks:
+    """The pixel ranks of ``images`` (0.4 GB for 10,000), sorted once and cached at ``path``."""
     if path.exists():
         ranks = PixelNeighbourRanks.__new__(PixelNeighbourRanks)
         ranks.rank = np.load(path)
         ranks.n = len(ranks.rank)
         return ranks
-    ranks = PixelNeighbourRanks(unit(data.train[:trust].clone()).numpy())
+    ranks = PixelNeighbourRanks(unit(images.clone()).numpy())
     np.save(path, ranks.rank)
     return ranks
+
+
+def study_protocol(model: MLPAutoencoder, data, cache: Path) -> dict:
+    """The compare part's own protocol: kNN fitted on all training codes, trustworthiness k = 5, 10 on the test images."""
+    train, test = predict(model, data.train, unit, CPU)["z"].numpy(), predict(model, data.test, unit, CPU)["z"].numpy()
+    ranks = cached_ranks(data.test, cache / f"test_ranks_{len(data.test)}.npy")
+    y_train, y_test = data.train_labels.numpy(), data.test_labels.numpy()
+    return {
+        "knn1_acc": knn_accuracy(train, y_train, test, y_test, 1),
+        "knn5_acc": knn_accuracy(train, y_train, test, y_test, 5),
+        **{f"trustworthiness_k{k}": ranks.trustworthiness(test, k) for k in (5, 10)},
+    }
 
 
 def judge(data, seed: int, cache: Path) -> DigitJudge:
@@ -122,6 +141,11 @@ def main() -> None:
         default="train",
         help="GMM-10 samples judged: train the judge if not cached, only a cached one, or skip",
     )
+    p.add_argument(
+        "--study-protocol",
+        action="store_true",
+        help="also score the compare part's own protocol (kNN on all training codes, trustworthiness on the test images)",
+    )
     p.add_argument("--rescore", type=Path, help="score a model this script saved (its .pt) instead of training")
     args = p.parse_args()
 
@@ -129,7 +153,7 @@ def main() -> None:
     args.cache.mkdir(parents=True, exist_ok=True)
     data = read_idx_folder(args.data)
     _, trust = paper_split(len(data.train))
-    ranks = train_ranks(data, trust, args.cache)
+    ranks = cached_ranks(data.train[:trust], args.cache / f"train_ranks_{trust}.npy")
     graph, layout, umap_row = umap_fit(data, args.neighbors, args.seed, args.cache, ranks)
     print(f"umap-learn (n_neighbors {args.neighbors}), paper protocol: {umap_row}", flush=True)
 
@@ -175,7 +199,8 @@ def report(model: MLPAutoencoder, data, ranks: PixelNeighbourRanks, args, name: 
         codes = sample_codes("gmm", train_codes.astype(np.float64), 1000, args.seed * 100 + 4, 5.0)
         probs = judge(data, args.seed, args.cache).probabilities(decode(model, codes, CPU), CPU)
         gmm = judged_samples(probs, 0.9, 0.05)
-    result = {"variant": name, **row, "gmm10": gmm, "seconds": seconds}
+    study = study_protocol(model, data, args.cache) if args.study_protocol else None
+    result = {"variant": name, **row, "gmm10": gmm, "seconds": seconds} | ({"study_protocol": study} if study else {})
     print(json.dumps(result), flush=True)
     print(
         f"| {name} | {row['knn1_acc']:.4f} | {row['knn5_acc']:.4f} | {row['trustworthiness_k5']:.4f} | "
